@@ -1,0 +1,149 @@
+"""Load and validate the study's configuration.
+
+The schema (``schemas/config.schema.yaml``) fixes the shape and types of
+every key; :func:`validate` adds the checks a schema cannot express (problem
+names, architecture names and types, learning rates for every data set a
+study uses). Every failure is a :class:`ConfigError` whose message names the
+offending key and what is allowed, raised before any job runs.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+SCHEMA_PATH = Path(__file__).with_name("schemas") / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """An invalid configuration; the message names the key and the allowed values."""
+
+
+@functools.cache
+def schema() -> dict:
+    """The configuration's JSON schema."""
+    with open(SCHEMA_PATH) as f:
+        return yaml.safe_load(f)
+
+
+def load(path: str | Path) -> dict:
+    """Read a YAML config file and validate it."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    with open(path) as f:
+        try:
+            config = yaml.safe_load(f)
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
+    return validate(config)
+
+
+def _key(path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _describe(error) -> str:
+    """One line for a jsonschema error: the key, what is wrong, what is allowed."""
+    key = _key(error.absolute_path)
+    v = error.validator
+    if v == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        return (f"config key '{key}': unknown key(s) {', '.join(map(repr, extra))}; "
+                f"allowed keys: {', '.join(allowed)}")
+    if v == "enum":
+        return (f"config key '{key}': {error.instance!r} is not allowed; "
+                f"allowed values: {', '.join(map(str, error.validator_value))}")
+    if v == "required":
+        return f"config key '{key}': {error.message}"
+    if v == "type":
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        return f"config key '{key}': {error.instance!r} has the wrong type; expected {expected}"
+    if v in ("minimum", "exclusiveMinimum"):
+        bound = ">" if v == "exclusiveMinimum" else ">="
+        return f"config key '{key}': {error.instance!r} is not allowed; it must be {bound} {error.validator_value}"
+    if v == "minItems" and error.validator_value == 1:
+        return f"config key '{key}': must not be empty"
+    description = error.schema.get("description")
+    return f"config key '{key}': {error.message}" + (f" ({description.strip()})" if description else "")
+
+
+def validate(config: Any) -> dict:
+    """Validate ``config`` (a mapping) and return a deep copy of it.
+
+    Raises :class:`ConfigError` listing every problem found.
+    """
+    import jsonschema
+
+    if not isinstance(config, dict):
+        raise ConfigError("the config must be a mapping of keys to values (a YAML dictionary)")
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(config), key=lambda e: (list(map(str, e.absolute_path)), e.message))
+    messages = [_describe(e) for e in errors]
+    if not messages:
+        messages = _semantic_errors(config)
+    if messages:
+        raise ConfigError("invalid config:\n  " + "\n  ".join(dict.fromkeys(messages)))
+    return copy.deepcopy(config)
+
+
+def _semantic_errors(config: dict) -> list[str]:
+    from afterkernel.data import parse_problem
+    from afterkernel.models import ARCHITECTURES
+
+    out = []
+    for i, name in enumerate(config["problems"]):
+        try:
+            parse_problem(name)
+        except ValueError as e:
+            out.append(f"config key 'problems[{i}]': {e}")
+    known_types = sorted(ARCHITECTURES)
+    for name, spec in config["architectures"].items():
+        if spec["type"] not in ARCHITECTURES:
+            out.append(f"config key 'architectures.{name}.type': {spec['type']!r} is not a registered "
+                       f"architecture; allowed values: {', '.join(known_types)}")
+    problems, archs = set(config["problems"]), set(config["architectures"])
+    studies = config["studies"]
+    if not studies:
+        out.append("config key 'studies': must name at least one study (epochs, learning_rate, width)")
+    for study in ("epochs", "learning_rate"):
+        for i, (problem, arch) in enumerate(studies.get(study, {}).get("pairs", [])):
+            key = f"studies.{study}.pairs[{i}]"
+            if problem not in problems:
+                out.append(f"config key '{key}': problem {problem!r} is not listed under 'problems'; "
+                           f"allowed values: {', '.join(config['problems'])}")
+            if arch not in archs:
+                out.append(f"config key '{key}': architecture {arch!r} is not defined under "
+                           f"'architectures'; allowed values: {', '.join(config['architectures'])}")
+    if "learning_rate" in studies:
+        rates = studies["learning_rate"]["learning_rates"]
+        for i, (problem, _) in enumerate(studies["learning_rate"]["pairs"]):
+            dataset = problem.split("-", 1)[0]
+            if dataset not in rates:
+                out.append(f"config key 'studies.learning_rate.learning_rates': no learning rates for "
+                           f"data set {dataset!r} (used by pairs[{i}] {problem}); add a '{dataset}' list")
+    if "width" in studies:
+        width = studies["width"]
+        for i, (problem, family) in enumerate(width["pairs"]):
+            if problem not in problems:
+                out.append(f"config key 'studies.width.pairs[{i}]': problem {problem!r} is not listed "
+                           f"under 'problems'; allowed values: {', '.join(config['problems'])}")
+            if family not in width["families"]:
+                out.append(f"config key 'studies.width.pairs[{i}]': family {family!r} is not defined "
+                           f"under 'studies.width.families'; allowed values: {', '.join(width['families'])}")
+        for family, names in width["families"].items():
+            for j, arch in enumerate(names):
+                if arch not in archs:
+                    out.append(f"config key 'studies.width.families.{family}[{j}]': architecture "
+                               f"{arch!r} is not defined under 'architectures'; allowed values: "
+                               f"{', '.join(config['architectures'])}")
+    return out

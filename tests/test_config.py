@@ -1,0 +1,86 @@
+"""Config validation: every bad config fails before any job, naming the key."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from afterkernel.config import ConfigError, load, validate
+
+
+def test_shipped_configs_are_valid(root):
+    for path in ["config.yaml", "configs/paper.yaml", "tests/configs/tiny.yaml"]:
+        assert load(root / path)["seeds"]
+
+
+@pytest.mark.parametrize(
+    "mutate, key, allowed",
+    [
+        (lambda c: c.update(colour="red"), "(top level)", "allowed keys"),
+        (lambda c: c["training"].update(lr=0.1), "training", "learning_rate"),
+        (lambda c: c["problems"].append("mnist-3v3"), "problems[3]", "accepted problem names"),
+        (lambda c: c["problems"].append("svhn-1v2"), "problems[3]", "cifar10-{i}v{j}"),
+        (lambda c: c["studies"]["epochs"]["pairs"].append(["mnist-3v8", "resnet"]),
+         "studies.epochs.pairs[6]", "allowed values: vgg"),
+        (lambda c: c["studies"]["epochs"]["pairs"].append(["mnist-1v7", "vgg"]),
+         "studies.epochs.pairs[6]", "allowed values: mnist-3v8"),
+        (lambda c: c["architectures"].update(big={"type": "transformer"}),
+         "architectures.big.type", "allowed values: fc, sum, vgg"),
+        (lambda c: c["training"].update(batch_size="32"), "training.batch_size", "integer"),
+        (lambda c: c["studies"]["epochs"].update(epochs=[0, -3]), "studies.epochs.epochs[1]", ">= 0"),
+        (lambda c: c.update(seeds=[]), "seeds", "must not be empty"),
+        (lambda c: c["data"].update(source="web"), "data.source", "embedded, dir, keras"),
+        (lambda c: c["svm"].update(solver="smo"), "svm.solver", "exact, alg1"),
+        (lambda c: c["training"].update(learning_rate=0), "training.learning_rate", "> 0"),
+        (lambda c: c["studies"]["learning_rate"].update(learning_rates={"mnist": [0.1]}),
+         "studies.learning_rate.learning_rates", "cifar10"),
+        (lambda c: c["studies"]["width"]["families"].update(fc=["fc", "fc-1m"]),
+         "studies.width.families.fc[1]", "allowed values"),
+        (lambda c: c.pop("svm"), "(top level)", "'svm' is a required property"),
+    ],
+)
+def test_invalid_config_names_key_and_allowed(default_config, mutate, key, allowed):
+    mutate(default_config)
+    with pytest.raises(ConfigError) as err:
+        validate(default_config)
+    message = str(err.value)
+    assert f"'{key}'" in message
+    assert allowed in message
+
+
+def test_not_a_mapping():
+    with pytest.raises(ConfigError, match="mapping"):
+        validate([1, 2])
+
+
+def test_missing_and_malformed_file(tmp_path):
+    with pytest.raises(ConfigError, match="does not exist"):
+        load(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seeds: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load(bad)
+
+
+def test_snakemake_rejects_bad_config_before_any_job(root, tmp_path, default_config):
+    """The workflow refuses an invalid config at parse time and touches nothing."""
+    default_config["studies"]["epochs"]["epochs"] = [0, -1]
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(yaml.safe_dump(default_config))
+    workdir = tmp_path / "work"
+    (workdir / "results").mkdir(parents=True)
+    sentinel = workdir / "results" / "keep.txt"
+    sentinel.write_text("precious")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(root / "Snakefile"),
+         "--directory", str(workdir), "--configfile", str(cfg), "--cores", "1"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode != 0
+    out = proc.stdout + proc.stderr
+    assert "studies.epochs.epochs[1]" in out and ">= 0" in out
+    assert sentinel.read_text() == "precious"
+    assert sorted(p.name for p in (workdir / "results").iterdir()) == ["keep.txt"]

@@ -21,6 +21,17 @@ import numpy as np
 from afterkernel import __version__
 
 
+def _temporary_beside(path: Path) -> str:
+    """A new hidden file beside ``path`` with the usual umask permissions
+    (mkstemp alone would make every result readable by its owner only)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    os.close(fd)
+    return tmp
+
+
 @contextlib.contextmanager
 def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
     """Open ``path`` for writing so that it appears only when complete.
@@ -30,8 +41,7 @@ def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
+    tmp = _temporary_beside(path)
     try:
         with h5py.File(tmp, "w") as f:
             f.attrs["code_version"] = __version__
@@ -47,9 +57,9 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write a text file atomically (temporary file, then rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    tmp = _temporary_beside(path)
     try:
-        with os.fdopen(fd, "w") as f:
+        with open(tmp, "w") as f:
             f.write(text)
         os.replace(tmp, path)
     except BaseException:

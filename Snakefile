@@ -23,6 +23,7 @@ include: "rules/training.smk"
 include: "rules/kernels.smk"
 include: "rules/svm.smk"
 include: "rules/aggregate.smk"
+include: "rules/figures.smk"
 
 
 rule all:

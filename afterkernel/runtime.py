@@ -35,3 +35,15 @@ def configure_tensorflow(threads: int = 1, seed: int | None = None):
     log.info("TensorFlow %s, %d thread(s), %s", tf.__version__, threads,
              f"GPU: {[g.name for g in gpus]}" if gpus else "CPU only")
     return tf
+
+
+def setup_logging(logfile=None) -> None:
+    """Log to stderr and, when given, to ``logfile`` (a rule's ``log:``)."""
+    from pathlib import Path
+
+    handlers: list[logging.Handler] = [logging.StreamHandler()]
+    if logfile:
+        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
+        handlers.append(logging.FileHandler(logfile, mode="w"))
+    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")

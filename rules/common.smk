@@ -93,4 +93,4 @@ def get_rows_param():
 
 
 def get_final_outputs():
-    return ["results/tables/metrics.csv", "results/tables/summary.csv"]
+    return ["results/tables/metrics.csv", "results/tables/summary.csv", *get_figure_outputs()]

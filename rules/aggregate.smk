@@ -1,0 +1,27 @@
+from afterkernel.aggregate import add_families
+
+
+rule aggregate:
+    input:
+        training=get_training_outputs(),
+        kernel_metrics=get_kernel_metrics_outputs(),
+        svm=get_svm_outputs(),
+    output:
+        metrics=report(
+            "results/tables/metrics.csv",
+            caption="../report/metrics.rst",
+            category="Tables",
+        ),
+        summary=report(
+            "results/tables/summary.csv",
+            caption="../report/summary.rst",
+            category="Tables",
+        ),
+    log:
+        "logs/aggregate.log",
+    params:
+        # the tidy table's rows, with the width study's network family
+        rows=add_families(get_rows_param(), config["studies"].get("width")),
+        code=code_hash("io", "aggregate"),
+    script:
+        "../scripts/aggregate.py"

@@ -1,0 +1,34 @@
+# Figures 1-16 of the paper, one rule each (figure_fig01 ... figure_fig16),
+# drawn from the summary table. The registry (afterkernel.figures.FIGURES)
+# holds each figure's file stem, study and report category; importing it does
+# not import matplotlib.
+
+from afterkernel.figures import FIGURES
+
+
+def get_figure_outputs():
+    """PNG and SVG of every figure whose study the config runs."""
+    return [path for spec in FIGURES.values() if spec.study in config["studies"] for path in spec.files]
+
+
+for _fig in FIGURES.values():
+
+    rule:
+        name:
+            _fig.rule
+        input:
+            summary="results/tables/summary.csv",
+        output:
+            png=report(
+                _fig.files[0],
+                caption=f"../report/{_fig.fig}.rst",
+                category=_fig.category,
+            ),
+            svg=_fig.files[1],
+        log:
+            f"logs/figures/{_fig.fig}.log",
+        params:
+            fig=_fig.fig,
+            code=code_hash("figures", "aggregate"),
+        script:
+            "../scripts/figure.py"

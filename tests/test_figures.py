@@ -1,0 +1,277 @@
+"""Figures 1-16 from synthetic summary tables: the registry, every figure
+rendered (a full paper-scale summary and one missing most panels), the
+captions of the report."""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from afterkernel import aggregate as agg
+from afterkernel import figures as F
+from afterkernel import plan
+
+PAPER_LR = {"mnist": [0.001, 0.003, 0.01, 0.03, 0.1], "cifar10": [0.01, 0.02, 0.03, 0.04]}
+N_PARAMS = {"vgg": 45527, "mega-vgg": 905591, "fc": 100675, "vgg-60k": 60171, "vgg-80k": 80426,
+            "vgg-100k": 99866, "fc-60k": 60327, "fc-80k": 80419}
+BASE_ERR = {("mnist-3v8", "vgg"): (0.025, 0.010), ("mnist-5v6", "vgg"): (0.012, 0.006),
+            ("mnist-3v8", "fc"): (0.060, 0.015), ("mnist-5v6", "fc"): (0.030, 0.008),
+            ("cifar10-cat-dog", "vgg"): (0.42, 0.24), ("mnist-3v8", "mega-vgg"): (0.02, 0.008)}
+
+
+def paper_config(default: dict, seeds: int = 4) -> dict:
+    """The default config at the paper's scale (epochs and learning rates)."""
+    c = copy.deepcopy(default)
+    c["seeds"] = list(range(seeds))
+    c["studies"]["epochs"]["epochs"] = [0, 1, 3, 10, 30, 100, 200]
+    c["studies"]["learning_rate"]["learning_rates"] = PAPER_LR
+    c["studies"]["width"]["epochs"] = [1, 3, 10]
+    return c
+
+
+def synthetic_metrics(config: dict, seed: int = 0) -> pd.DataFrame:
+    """A metrics table with plausible numbers for every row of ``config``
+    (the shape of :func:`afterkernel.aggregate.metrics_table`'s output)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for r in plan.rows(config):
+        run, p, a = r.run, r.run.problem, r.run.arch
+        family = next((f for f, names in config["studies"].get("width", {}).get("families", {}).items()
+                       if a in names), None) if r.study == "width" else None
+        start, end = BASE_ERR.get((p, a), (0.05, 0.02 if p.startswith("mnist") else 0.3))
+        aug = 0.85 if run.augmented else 1.0
+        if run.target_mode:
+            lr = run.learning_rate
+            t = 1.0 - 0.25 * math.log10(lr / 0.001) / 2
+            epoch, prog = float(round(40 / (lr / 0.001) ** 0.5) + 2), 1.0
+            end *= t
+        else:
+            epoch = float(r.epoch)
+            prog = 1 - math.exp(-epoch / 2.0)
+        n = lambda s: rng.normal(0, s)  # noqa: E731
+        svm = (start + (end - start) * prog) * aug * (1 + n(0.08))
+        nn = (0.5 if epoch == 0 else end * 1.1 + (min(1.8 * start, 0.45) - end) * math.exp(-epoch / 8)) * aug * (1 + n(0.08))
+        diverged = bool(run.target_mode and run.learning_rate >= 0.1 and run.seed == 0)
+        local = 0.85 if a != "fc" else 0.35
+        base = dict(study=r.study, run=run.path, problem=p, architecture=a, family=family,
+                    augmentation=run.augmented, learning_rate=run.learning_rate, seed=run.seed,
+                    snapshot=r.snapshot, epoch=epoch, nn_test_error=nn, train_loss=0.7 * math.exp(-epoch / 3),
+                    epochs_used=epoch if run.target_mode else float(max(config["studies"]["epochs"]["epochs"])),
+                    reached_target=True if run.target_mode else None, diverged=diverged,
+                    n_params=float(N_PARAMS.get(a, 50000) * (1.02 if p.startswith("cifar") else 1)))
+        if not r.kernels:
+            rows.append({**base, "kernel": "none"})
+            continue
+        inv = 0.8 + 0.15 * math.sin(min(epoch, 6) / 4) - 0.1 * prog
+        align = (0.97 if a != "fc" else 0.9) - (0.1 if a != "fc" else 0.5) * prog
+        for k in agg.KERNELS:
+            off = 0.0 if k == "after" else 0.05
+            rows.append({**base, "kernel": k, "svm_test_error": svm * (1.1 if k == "conjugate" else 1.0),
+                         "svm_train_error": 0.0, "margin": 0.01 * (1 + prog), "gap": 1e-5, "separable": True,
+                         "converged": True, "translation": inv - off + n(0.02), "rotation": inv - 0.15 + n(0.02),
+                         "zoom": inv - 0.08 + n(0.02), "swap": local - 0.3 * prog + n(0.02),
+                         "alignment": align + n(0.01), "effective_rank": 20 + n(1), "target_alignment": 0.3})
+        if diverged:
+            for rec in rows[-2:]:
+                for q in ("svm_test_error", "nn_test_error", "translation", "rotation", "zoom", "swap",
+                          "alignment", "margin"):
+                    rec[q] = math.nan
+    df = pd.DataFrame.from_records(rows, columns=agg.METRICS_COLUMNS)
+    for q in agg.BOOL_QUANTITIES:
+        df[q] = df[q].astype("boolean")
+    return df
+
+
+@pytest.fixture(scope="module")
+def full_summary():
+    import yaml
+
+    from conftest import ROOT
+
+    with open(ROOT / "config.yaml") as f:
+        default = yaml.safe_load(f)
+    return agg.summary_table(synthetic_metrics(paper_config(default)))
+
+
+@pytest.fixture(scope="module")
+def sparse_summary():
+    """Only the epochs study, one pair, no augmentation; no lr or width study."""
+    import yaml
+
+    from conftest import ROOT
+
+    with open(ROOT / "config.yaml") as f:
+        c = yaml.safe_load(f)
+    c["studies"] = {"epochs": {"pairs": [["mnist-3v8", "vgg"]], "epochs": [0, 1, 3], "augmentation": [False]}}
+    return agg.summary_table(synthetic_metrics(c))
+
+
+DPI = 50  # small images keep the tests fast; the rule renders at 150 dpi
+
+
+def check_png(path, dpi=DPI):
+    import matplotlib.image as mpimg
+
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n", path
+    assert len(data) > 5_000, (path, len(data))
+    img = mpimg.imread(path)
+    assert img.shape[0] > 3 * dpi and img.shape[1] > 6 * dpi, img.shape
+    assert float(img[..., :3].std()) > 0.02  # not a blank canvas
+
+
+# --------------------------------------------------------------------------
+# registry
+
+
+def test_registry():
+    assert list(F.FIGURES) == [f"fig{i:02d}" for i in range(1, 17)]
+    stems = [f.stem for f in F.FIGURES.values()]
+    assert len(set(stems)) == 16
+    assert all(s.startswith(k + "_") for k, s in zip(F.FIGURES, stems))
+    assert F.FIGURES["fig01"].stem == "fig01_svm_error_vs_epochs"
+    assert F.FIGURES["fig02"].stem == "fig02_svm_vs_nn_error"
+    assert F.FIGURES["fig16"].stem == "fig16_augmentation_errors"
+    assert {f.category for f in F.FIGURES.values()} == {"Epochs study", "Learning-rate study", "Augmentation",
+                                                        "Width study"}
+    assert {k for k, f in F.FIGURES.items() if f.category == "Augmentation"} == {"fig08", "fig14", "fig16"}
+    assert F.FIGURES["fig15"].study == "width" and F.FIGURES["fig15"].x == "n_params"
+    assert all(F.FIGURES[k].x == "learning_rate" for k in ("fig09", "fig10", "fig11", "fig12", "fig13", "fig14"))
+    index = F.figure_index()
+    assert index["fig03"]["rule"] == "figure_fig03"
+    assert index["fig03"]["png"] == "results/figures/fig03_svm_vs_nn_error_early.png"
+    assert "| 15 |" in F.index_markdown()
+
+
+def test_panels_follow_the_paper(full_summary):
+    n_panels = {k: len(f.panels(full_summary)) for k, f in F.FIGURES.items()}
+    assert n_panels == {"fig01": 2, "fig02": 5, "fig03": 5, "fig04": 4, "fig05": 4, "fig06": 3, "fig07": 5,
+                        "fig08": 4, "fig09": 5, "fig10": 2, "fig11": 4, "fig12": 1, "fig13": 5, "fig14": 4,
+                        "fig15": 2, "fig16": 3}
+    for k, spec in F.FIGURES.items():
+        for panel in spec.panels(full_summary):
+            assert F.panel_status(full_summary, spec, panel) is None, (k, panel.title)
+    # Figure 5(a): 3 invariances x 2 MNIST problems
+    assert len(F.FIGURES["fig05"].panels(full_summary)[0].curves) == 6
+    # Figure 3 = Figure 2 restricted to the early epochs
+    f2, f3 = F.FIGURES["fig02"], F.FIGURES["fig03"]
+    c = f2.panels(full_summary)[0].curves[0]
+    assert F.curve_data(full_summary, f2, c)["x"].max() == 200
+    assert F.curve_data(full_summary, f3, c)["x"].tolist() == [0, 1, 3, 10]
+    # Figure 15: x is the number of parameters, curves per family and epoch count
+    f15 = F.FIGURES["fig15"]
+    curves = f15.panels(full_summary)[1].curves
+    assert {(c.hue, c.dash) for c in curves} == {(F.arch_label(f), F.epochs_label(e))
+                                                 for f in ("vgg", "fc") for e in (1, 3, 10)}
+    d = F.curve_data(full_summary, f15, next(c for c in curves if c.hue == "VGG-like"))
+    assert d["x"].tolist() == pytest.approx([60171 * 1.02, 80426 * 1.02, 99866 * 1.02])
+    mnist = f15.panels(full_summary)[0].curves
+    d = F.curve_data(full_summary, f15, next(c for c in mnist if c.hue == "fully connected"
+                                             and c.marker == "3-vs-8" and c.dash == "3 epochs"))
+    assert d["x"].tolist() == [60327, 80419, 100675]
+    # Figures 8, 14, 16 compare both augmentation settings
+    for k in ("fig08", "fig14", "fig16"):
+        augs = {dict(c.where)["augmentation"] for p in F.FIGURES[k].panels(full_summary) for c in p.curves}
+        assert augs == {False, True}, k
+
+
+def test_curve_values_are_the_summary(full_summary):
+    spec = F.FIGURES["fig09"]
+    c = spec.panels(full_summary)[4].curves[0]  # SVM, VGG cat-dog vs lr
+    d = F.curve_data(full_summary, spec, c)
+    assert d["x"].tolist() == PAPER_LR["cifar10"]
+    row = full_summary[(full_summary["study"] == "learning_rate") & (full_summary["problem"] == "cifar10-cat-dog")
+                       & (full_summary["architecture"] == "vgg") & (full_summary["kernel"] == "after")
+                       & (full_summary["quantity"] == "svm_test_error") & (~full_summary["augmentation"])
+                       & (full_summary["learning_rate"] == 0.02)].iloc[0]
+    assert d.loc[1, "mean"] == row["mean"] and d.loc[1, "ci_high"] == row["ci_high"]
+
+
+# --------------------------------------------------------------------------
+# rendering
+
+
+def test_render_every_figure(full_summary, tmp_path):
+    for k, spec in F.FIGURES.items():
+        png, svg = tmp_path / f"{spec.stem}.png", tmp_path / f"{spec.stem}.svg"
+        notes = F.render(k, full_summary, png, svg, dpi=DPI)
+        assert notes == [], (k, notes)
+        check_png(png)
+        assert svg.stat().st_size > 20_000 and b"<svg" in svg.read_bytes()[:1000]
+    assert not list(tmp_path.glob(".*part"))
+
+
+def test_render_with_most_panels_missing(sparse_summary, tmp_path):
+    all_notes = {}
+    for k, spec in F.FIGURES.items():
+        png = tmp_path / f"{spec.stem}.png"
+        all_notes[k] = F.render(k, sparse_summary, png=png, dpi=DPI)
+        check_png(png)
+    assert all_notes["fig02"] == [f"{t}: {F.NOT_IN_CONFIG}" for t in (
+        "(b) VGG-like, MNIST 5-vs-6", "(c) fully connected, MNIST 3-vs-8", "(d) fully connected, MNIST 5-vs-6",
+        "(e) VGG-like, CIFAR-10 cats-vs-dogs")]
+    assert len(all_notes["fig15"]) == 2 and len(all_notes["fig12"]) == 1
+    assert len(all_notes["fig09"]) == 5
+
+
+def test_render_all_diverged_and_from_csv(full_summary, tmp_path):
+    s = full_summary.copy()
+    s.loc[s["problem"] == "cifar10-cat-dog", ["mean", "ci_low", "ci_high"]] = np.nan
+    path = tmp_path / "summary.csv"
+    path.write_text(agg.to_csv(s))
+    notes = F.render("fig01", path, png=tmp_path / "a.png", dpi=DPI)
+    assert notes == [f"(b) CIFAR-10 cats-vs-dogs, VGG-like: {F.NO_FINITE}"]
+
+
+def test_render_is_deterministic(full_summary, tmp_path):
+    for i in (1, 2):
+        F.render("fig12", full_summary, tmp_path / f"{i}.png", tmp_path / f"{i}.svg")
+    assert (tmp_path / "1.png").read_bytes() == (tmp_path / "2.png").read_bytes()
+    assert (tmp_path / "1.svg").read_bytes() == (tmp_path / "2.svg").read_bytes()
+
+
+# --------------------------------------------------------------------------
+# report captions
+
+
+def test_captions_render(default_config):
+    """Each figure has report/{id}.rst; it renders with Jinja against the
+    config (as snakemake --report does) and parses as reStructuredText."""
+    import jinja2
+    from docutils.core import publish_parts
+
+    from conftest import ROOT
+
+    env = jinja2.Environment()
+    snakemake = type("S", (), {"config": default_config})()
+    for k, spec in F.FIGURES.items():
+        text = (ROOT / "report" / f"{k}.rst").read_text()
+        assert spec.title in text, k
+        out = env.from_string(text).render(snakemake=snakemake)
+        assert "mnist-3v8" in out or "seeds" in out
+        html = publish_parts(out, writer="html",
+                             settings_overrides={"report_level": 2, "halt_level": 2})["body"]
+        assert "system-message" not in html, k
+    for name in ("metrics", "summary"):
+        text = (ROOT / "report" / f"{name}.rst").read_text()
+        publish_parts(env.from_string(text).render(snakemake=snakemake), writer="html",
+                      settings_overrides={"report_level": 2, "halt_level": 2})
+
+
+def test_script_main(full_summary, tmp_path):
+    import importlib.util
+
+    from conftest import ROOT
+
+    path = tmp_path / "summary.csv"
+    path.write_text(agg.to_csv(full_summary))
+    spec = importlib.util.spec_from_file_location("figure_script", ROOT / "scripts" / "figure.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(path, "fig12", tmp_path / "f.png", tmp_path / "f.svg")
+    check_png(tmp_path / "f.png", dpi=150)
+    assert (tmp_path / "f.svg").is_file()

@@ -18,8 +18,8 @@ Two tables, both written as CSV by the ``aggregate`` rule.
 
       * SVM (``results/svm/{run}/{snapshot}.{kernel}.h5``): ``svm_test_error,
         svm_train_error, margin, gap, separable, converged``;
-      * kernel metrics (``results/kernels/{run}/{snapshot}.metrics.h5``), of
-        the row's kernel: ``translation, rotation, zoom, swap,
+      * kernel metrics (``results/kernels/{run}.metrics.h5``, group
+        ``{snapshot}/{kernel}``), of the row's kernel: ``translation, rotation, zoom, swap,
         effective_rank, target_alignment``; ``alignment`` (after kernel vs
         conjugate projection) is one number per snapshot, repeated on both
         kernel rows;
@@ -266,10 +266,10 @@ def metrics_table(rows: Iterable[Mapping[str, Any]], results_dir: str | os.PathL
         kernel_attrs: dict[str, dict[str, Any]] = {k: {} for k in KERNELS}
         alignment = math.nan
         if reached:
-            metrics_path = results / "kernels" / run / f"{snapshot}.metrics.h5"
-            alignment = _float(_read_attrs(metrics_path).get("alignment"))
+            metrics_path = results / "kernels" / f"{run}.metrics.h5"
+            alignment = _float(_read_attrs(metrics_path, snapshot).get("alignment"))
             for kernel in KERNELS:
-                kernel_attrs[kernel] = _read_attrs(metrics_path, kernel)
+                kernel_attrs[kernel] = _read_attrs(metrics_path, f"{snapshot}/{kernel}")
         for kernel in KERNELS:
             rec = {**base, "kernel": kernel, "alignment": alignment}
             ka = kernel_attrs[kernel]

@@ -109,6 +109,15 @@ def kernel_snapshots(config: dict) -> list[tuple[Run, str]]:
     return sorted({(row.run, row.snapshot) for row in rows(config) if row.kernels})
 
 
+def kernel_runs(config: dict) -> dict[Run, list[str]]:
+    """Each run with kernels to compute, with its snapshots in epoch order."""
+    out: dict[Run, list[str]] = {}
+    for run, snapshot in kernel_snapshots(config):
+        out.setdefault(run, []).append(snapshot)
+    order = lambda s: -1 if s == "final" else int(s[1:])  # noqa: E731
+    return {run: sorted(snaps, key=order) for run, snaps in out.items()}
+
+
 def training_params(config: dict, run: Run, snapshot_epochs: list[int]) -> dict:
     """The config slice one training job depends on (and nothing more, so a
     change elsewhere in the config does not retrain)."""

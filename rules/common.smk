@@ -15,6 +15,7 @@ config = ak_config.validate(config)
 TRAINING_RUNS = ak_plan.training_runs(config)
 RUNS_BY_PATH = {run.path: run for run in TRAINING_RUNS}
 KERNEL_SNAPSHOTS = ak_plan.kernel_snapshots(config)
+KERNEL_RUNS = ak_plan.kernel_runs(config)
 ROWS = ak_plan.rows(config)
 
 
@@ -53,6 +54,11 @@ def get_training_params(wildcards):
     return ak_plan.training_params(config, run, TRAINING_RUNS[run])
 
 
+def get_kernel_snapshots(wildcards):
+    """The snapshots of a run whose kernels the studies need, in epoch order."""
+    return KERNEL_RUNS[run_of(wildcards)]
+
+
 def get_kernels_params(wildcards):
     return config["kernels"]
 
@@ -66,7 +72,7 @@ def get_svm_outputs():
 
 
 def get_kernel_metrics_outputs():
-    return [f"results/kernels/{run.path}/{snapshot}.metrics.h5" for run, snapshot in KERNEL_SNAPSHOTS]
+    return [f"results/kernels/{run.path}.metrics.h5" for run in KERNEL_RUNS]
 
 
 def get_training_outputs():

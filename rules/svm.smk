@@ -1,6 +1,6 @@
 rule svm:
     input:
-        gram="results/kernels/{problem}/{arch}/{aug}/{schedule}/seed{seed}/{snapshot}.gram.h5",
+        gram="results/kernels/{problem}/{arch}/{aug}/{schedule}/seed{seed}.gram.h5",
     output:
         "results/svm/{problem}/{arch}/{aug}/{schedule}/seed{seed}/{snapshot}.{kernel}.h5",
     log:
@@ -12,6 +12,7 @@ rule svm:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
     params:
+        snapshot="{snapshot}",
         kernel="{kernel}",
         svm=config["svm"],
         code=code_hash("io", "maxmargin"),

@@ -1,14 +1,14 @@
 """Rule ``svm``: the hard-margin SVM of one kernel of one snapshot (paper §2).
 
-Reads the snapshot's Gram file (``{kernel}/train``, ``{kernel}/test_train``,
-``y_train``, ``y_test``), solves the max-margin problem without bias with the
+Reads one snapshot of the run's Gram file (``{snapshot}/{kernel}/train``,
+``{snapshot}/{kernel}/test_train``, ``y_train``, ``y_test``), solves the max-margin problem without bias with the
 configured solver (``afterkernel.maxmargin``), and writes the SVM file: test
 and training error, margin, dual bound, relative gap, iterations, the
 converged and separable flags, and the decision values on the test set.
-A diverged training run (Gram file attr ``diverged``) gives NaN results
+A diverged training run (snapshot attr ``diverged``) gives NaN results
 flagged ``diverged`` instead of an error. Run by Snakemake or by hand::
 
-    python scripts/svm.py --gram e3.gram.h5 --kernel after --out e3.after.h5
+    python scripts/svm.py --gram seed0.gram.h5 --snapshot e3 --kernel after --out e3.after.h5
 """
 
 import argparse
@@ -32,18 +32,21 @@ from afterkernel.runtime import setup_logging  # noqa: E402
 log = logging.getLogger("svm")
 
 
-def main(gram: str | Path, out: str | Path, kernel: str, svm: Mapping[str, Any]) -> dict[str, Any]:
+def main(gram: str | Path, out: str | Path, snapshot: str, kernel: str,
+         svm: Mapping[str, Any]) -> dict[str, Any]:
     """Solve the max-margin SVM for ``kernel`` (``after`` or ``conjugate``) of
-    the Gram file ``gram`` with the config's ``svm`` settings; write ``out``."""
+    ``snapshot`` in the Gram file ``gram`` with the config's ``svm`` settings;
+    write ``out``."""
     with h5py.File(gram, "r") as f:
-        root = get_attrs(f)
-        if kernel not in f:
-            raise ValueError(f"{gram} has no {kernel!r} kernel (groups: {sorted(f)})")
-        K = f[f"{kernel}/train"][...]
-        K_test = f[f"{kernel}/test_train"][...]
+        if f"{snapshot}/{kernel}" not in f:
+            raise ValueError(f"{gram} has no {snapshot}/{kernel} Gram matrices")
+        group = f[snapshot]
+        root = get_attrs(group)
+        K = group[f"{kernel}/train"][...]
+        K_test = group[f"{kernel}/test_train"][...]
         y_train, y_test = f["y_train"][...], f["y_test"][...]
-    attrs: dict[str, Any] = {"kernel": kernel, "solver": svm["solver"],
-                             "snapshot": root.get("snapshot"), "diverged": bool(root.get("diverged", False))}
+    attrs: dict[str, Any] = {"kernel": kernel, "solver": svm["solver"], "snapshot": snapshot,
+                             "diverged": bool(root.get("diverged", False))}
     if attrs["diverged"]:
         log.warning("training diverged: no kernel, writing NaN results")
         nan = float("nan")
@@ -79,13 +82,14 @@ if "snakemake" in globals():  # run by Snakemake's script: directive
     smk = snakemake  # type: ignore[name-defined]  # noqa: F821
     setup_logging(smk.log[0])
     try:
-        main(smk.input.gram, smk.output[0], smk.params.kernel, smk.params.svm)
+        main(smk.input.gram, smk.output[0], smk.params.snapshot, smk.params.kernel, smk.params.svm)
     except Exception:
         log.exception("svm failed")
         raise
 elif __name__ == "__main__":
     ap = argparse.ArgumentParser(description="Max-margin SVM of one kernel of a Gram file.")
     ap.add_argument("--gram", required=True)
+    ap.add_argument("--snapshot", required=True, help='e.g. "e3" or "final"')
     ap.add_argument("--kernel", choices=["after", "conjugate"], required=True)
     ap.add_argument("--out", required=True)
     ap.add_argument("--solver", choices=["exact", "alg1"], default="exact")
@@ -93,5 +97,5 @@ elif __name__ == "__main__":
     ap.add_argument("--max-iterations", type=int, default=None)
     args = ap.parse_args()
     setup_logging()
-    main(args.gram, args.out, args.kernel,
+    main(args.gram, args.out, args.snapshot, args.kernel,
          {"solver": args.solver, "tolerance": args.tolerance, "max_iterations": args.max_iterations})

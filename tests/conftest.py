@@ -20,7 +20,7 @@ def shared_data_dir() -> Path | None:
     return path if (path / "mnist.npz").is_file() else None
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def root() -> Path:
     return ROOT
 

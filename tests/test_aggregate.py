@@ -7,6 +7,7 @@ import importlib.util
 import math
 import statistics
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
@@ -41,12 +42,16 @@ def write_training(results, run, *, test_error, train_loss, snapshots, epochs_us
 
 
 def write_kernel_metrics(results, run, snapshot, after, conjugate, alignment):
-    with atomic_h5(results / "kernels" / run / f"{snapshot}.metrics.h5") as f:
+    """Add ``snapshot``'s group to the run's metrics file (one file per run)."""
+    path = results / "kernels" / f"{run}.metrics.h5"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "a") as f:
+        snap = f.create_group(snapshot)
         for name, values in (("after", after), ("conjugate", conjugate)):
-            g = f.create_group(name)
+            g = snap.create_group(name)
             g["invariance/swap"] = np.full(3, values["swap"])
             set_attrs(g, values)
-        set_attrs(f, {"alignment": alignment, "n_test_sample": 3})
+        set_attrs(snap, {"alignment": alignment, "n_test_sample": 3})
 
 
 def write_svm(results, run, snapshot, kernel, **attrs):

@@ -1,0 +1,345 @@
+"""Tests of afterkernel.maxmargin against an independent hard-margin solver.
+
+The reference solves the primal min ||w|| s.t. s_i w.phi_i >= 1 exactly as a
+least-distance problem with scipy's NNLS, on explicit features phi from an
+eigendecomposition of K; it shares no code with the module.  Problems are small (n <= 200) so the whole
+file runs in a few seconds.
+"""
+
+import numpy as np
+import pytest
+from scipy.optimize import nnls
+
+from afterkernel import maxmargin as mm
+
+
+# ---------------------------------------------------------------------------
+# problems and the reference solver
+
+
+def clusters(n, d, seed, sep=1.5, noise=1.0):
+    """Two Gaussian clusters at +-mu (symmetric about 0, so a separator
+    without bias exists when they do not overlap); labels in {0, 1}."""
+    rng = np.random.default_rng(seed)
+    y = (np.arange(n) % 2).astype(np.uint8)
+    mu = np.zeros(d)
+    mu[0] = sep
+    X = rng.normal(scale=noise / np.sqrt(d), size=(n, d)) + np.where(y[:, None] > 0, mu, -mu)
+    return X, y
+
+
+def rbf(A, B, length=1.0):
+    d2 = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2 * A @ B.T
+    return np.exp(-np.maximum(d2, 0) / (2 * length**2))
+
+
+def reference(K, y):
+    """Exact hard-margin solution (margin, kernel-expansion beta: f = K beta).
+
+    Least-distance programming (Lawson & Hanson 1974, ch. 23): min ||w||
+    s.t. Z w >= 1 is solved by the NNLS problem min_{u >= 0} ||E u - e||
+    with E = [Z^T; 1^T]; then w = -r[:-1] / r[-1] for r = E u - e, i.e.
+    w = Z^T alpha with alpha = -u / r[-1] >= 0.  scipy's NNLS is an exact
+    active-set method; Z comes from an eigendecomposition of K.
+    """
+    s = np.where(y > 0, 1.0, -1.0)
+    evals, evecs = np.linalg.eigh(K)
+    keep = evals > 1e-12 * evals.max()
+    Z = s[:, None] * (evecs[:, keep] * np.sqrt(evals[keep]))
+    E = np.vstack([Z.T, np.ones(len(s))])
+    e = np.zeros(E.shape[0])
+    e[-1] = 1.0
+    u, _ = nnls(E, e, maxiter=50 * E.shape[1])
+    r = E @ u - e
+    assert r[-1] < -1e-12, "reference: not separable"
+    alpha = -u / r[-1]
+    w = Z.T @ alpha
+    assert (Z @ w).min() > 1 - 1e-8
+    return 1.0 / np.linalg.norm(w), alpha * s
+
+
+def make_problem(kind, n, seed):
+    if kind == "linear":
+        X, y = clusters(n + 100, 5, seed)
+        K_all = X @ X.T
+    else:
+        X, y = clusters(n + 100, 3, seed, sep=1.0)
+        K_all = rbf(X, X, length=0.5)
+    K, Kt = K_all[:n, :n], K_all[n:, :n]
+    return K, y[:n], Kt, y[n:]
+
+
+PROBLEMS = [("linear", 20, 0), ("linear", 200, 1), ("rbf", 60, 2), ("rbf", 150, 3)]
+
+
+@pytest.fixture(scope="module", params=PROBLEMS, ids=lambda p: f"{p[0]}-n{p[1]}")
+def problem(request):
+    kind, n, seed = request.param
+    K, y, Kt, yt = make_problem(kind, n, seed)
+    gamma, beta = reference(K, y)
+    return dict(K=K, y=y, Kt=Kt, yt=yt, gamma=gamma, beta=beta)
+
+
+def agree_on_clear_points(f_ref, f, y_ref_scale):
+    """Same sign wherever the reference is not within 5 % of the margin."""
+    clear = np.abs(f_ref) > 0.05 * y_ref_scale
+    assert clear.mean() > 0.8
+    np.testing.assert_array_equal(f[clear] > 0, f_ref[clear] > 0)
+
+
+# ---------------------------------------------------------------------------
+# both solvers against the reference
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"solver": "exact"},
+        {"solver": "exact", "warm_start": False, "working_set": 8},
+        {"solver": "alg1"},
+        {"solver": "alg1", "active_set": False},
+    ],
+    ids=["exact", "wolfe-only-small-ws", "alg1", "alg1-plain"],
+)
+def test_margin_matches_reference(problem, kwargs):
+    K, y, gamma = problem["K"], problem["y"], problem["gamma"]
+    r = mm.solve(K, y, **kwargs)
+    assert r.separable and r.converged and r.status == "optimal"
+    assert r.solver == kwargs["solver"]
+    assert np.all(r.coef >= 0) and np.all(np.isfinite(r.coef))
+    assert r.gap <= mm.DEFAULT_TOL[r.solver]
+    assert r.margin == pytest.approx(gamma, rel=1e-3)
+    # the certificate brackets the optimum
+    assert r.margin <= gamma * (1 + 1e-7)
+    assert r.upper_bound >= gamma * (1 - 1e-7)
+    # canonical scaling: training functional margins >= 1, with equality
+    f_train = mm.decision_function(K, y, r.coef)
+    s = np.where(y > 0, 1.0, -1.0)
+    assert (s * f_train).min() == pytest.approx(1.0, rel=1e-9)
+    assert mm.error_rate(f_train, y) == 0.0
+    # held-out predictions agree with the reference classifier
+    f_ref = problem["Kt"] @ problem["beta"]
+    f = mm.decision_function(problem["Kt"], y, r.coef)
+    agree_on_clear_points(f_ref, f, 1.0)
+
+
+def test_exact_solver_is_accurate_beyond_default_tol(problem):
+    r = mm.solve(problem["K"], problem["y"], tol=1e-9)
+    assert r.margin == pytest.approx(problem["gamma"], rel=1e-6)
+    assert r.gap <= 1e-9
+
+
+@pytest.mark.parametrize("warm_start", [True, False])
+def test_exact_solver_on_an_ill_conditioned_kernel(warm_start):
+    # A smooth RBF kernel: eigenvalues from 62 down to 1e-9, margin 4.7e-4
+    # (Algorithm 1 would need ~10^5 iterations here).
+    X, y = clusters(250, 3, 3, sep=0.6)
+    K = rbf(X, X, length=1.0)[:150, :150]
+    y = y[:150]
+    gamma, _ = reference(K, y)
+    r = mm.solve(K, y, warm_start=warm_start, working_set=32)
+    assert r.status == "optimal"
+    assert r.margin == pytest.approx(gamma, rel=1e-4)
+    assert r.margin <= gamma * (1 + 1e-7) and r.upper_bound >= gamma * (1 - 1e-7)
+
+
+def test_exact_solver_on_float32_kernel(problem):
+    r64 = mm.solve(problem["K"], problem["y"])
+    r32 = mm.solve(problem["K"].astype(np.float32), problem["y"])
+    assert r32.margin == pytest.approx(r64.margin, rel=1e-4)
+
+
+# ---------------------------------------------------------------------------
+# certificates
+
+
+def test_certificate_brackets_the_optimum(problem):
+    K, y, gamma = problem["K"], problem["y"], problem["gamma"]
+    rng = np.random.default_rng(0)
+    n = len(y)
+    for _ in range(20):
+        c = rng.random(n) * (rng.random(n) < 0.3)
+        c[0] += 1e-3
+        q = rng.dirichlet(np.ones(n) * 0.3)
+        margin, _, _ = mm.certificate(K, y, c)
+        _, bound, _ = mm.certificate(K, y, c, q=q)
+        if np.isfinite(margin):
+            assert margin <= gamma * (1 + 1e-9)
+        assert bound >= gamma * (1 - 1e-9)
+
+
+def test_certificate_recomputes_a_result(problem):
+    r = mm.solve(problem["K"], problem["y"])
+    margin, bound, gap = mm.certificate(problem["K"], problem["y"], r.coef)
+    assert margin == pytest.approx(r.margin, rel=1e-9)
+    # for the exact solver the dual point is coef / sum(coef)
+    assert bound == pytest.approx(r.upper_bound, rel=1e-9)
+
+
+# ---------------------------------------------------------------------------
+# Algorithm 1: primal and kernel forms
+
+
+def _features(K):
+    evals, evecs = np.linalg.eigh(K)
+    return evecs * np.sqrt(np.maximum(evals, 0))
+
+
+@pytest.mark.parametrize("active_set", [False, True])
+def test_alg1_primal_and_kernel_forms_give_the_same_iterates(active_set):
+    # Scaling K by 100 sharpens the softmax, so that the active set really
+    # drops points within the first iterations (Algorithm 1 is chaotic:
+    # later iterates of any two float64 implementations drift apart).
+    K, y, _, _ = make_problem("rbf", 80, 5)
+    K = 100 * K
+    Phi = _features(K)
+    for T in (1, 2, 3, 10, 25, 40):
+        p = mm.solve_primal_alg1(Phi, y, tol=0.0, max_iter=T)
+        k = mm.solve_alg1(K, y, tol=0.0, max_iter=T, active_set=active_set)
+        assert p.iterations == k.iterations == T
+        np.testing.assert_allclose(k.coef, p.coef, rtol=1e-9, atol=1e-11 * p.coef.max())
+        np.testing.assert_allclose(k.margin, p.margin, rtol=1e-9)
+        if active_set:
+            # dual bounds are evaluated between batches only: fewer are seen
+            assert k.upper_bound >= p.upper_bound * (1 - 1e-12)
+        else:
+            np.testing.assert_allclose(k.upper_bound, p.upper_bound, rtol=1e-9)
+    assert np.isfinite(p.margin)  # the last one separates
+    if active_set:
+        assert k.info["cache_min"] < 20  # of 80 points
+
+
+def test_alg1_first_step_is_the_class_mean_direction():
+    # w_1 = Z^T q_0 with q_0 uniform: c = 1/n for every point.
+    K, y, _, _ = make_problem("linear", 30, 6)
+    r = mm.solve_alg1(K, y, tol=0.0, max_iter=1, active_set=False)
+    # coef is rescaled (to ||w|| = 1 or min margin 1) but stays uniform
+    np.testing.assert_allclose(r.coef, r.coef[0])
+
+
+def test_alg1_primal_and_kernel_forms_converge_to_the_same_margin(problem):
+    Phi = _features(problem["K"])
+    p = mm.solve_primal_alg1(Phi, problem["y"], tol=1e-4)
+    k = mm.solve_alg1(problem["K"], problem["y"], tol=1e-4)
+    assert p.converged and k.converged
+    assert p.margin == pytest.approx(problem["gamma"], rel=1e-4)
+    assert k.margin == pytest.approx(problem["gamma"], rel=1e-4)
+
+
+def test_alg1_float32_products_still_certify():
+    K, y, _, _ = make_problem("rbf", 150, 3)
+    gamma, _ = reference(K, y)
+    r = mm.solve_alg1(K, y, matvec_dtype=np.float32)
+    assert r.converged and r.gap <= 1e-3
+    assert r.margin <= gamma * (1 + 1e-9) <= r.upper_bound * (1 + 2e-9)
+    assert r.info["refreshes"] >= 1
+    margin, _, _ = mm.certificate(K, y, r.coef)
+    assert margin == pytest.approx(r.margin, rel=1e-9)
+
+
+# ---------------------------------------------------------------------------
+# non-separable data, caps, bad input
+
+
+def noisy_problem():
+    X, y = clusters(120, 4, seed=7, sep=0.5)
+    y = y.copy()
+    y[:10] = 1 - y[:10]  # label noise: not separable (and rank 4 < n)
+    return X @ X.T, y, X
+
+
+@pytest.mark.parametrize("nonsep_coef", ["alg1", "dual"])
+def test_nonseparable_is_detected_by_exact(nonsep_coef):
+    K, y, _ = noisy_problem()
+    r = mm.solve(K, y, nonsep_coef=nonsep_coef)
+    assert not r.separable and r.converged and r.status == "nonseparable"
+    assert np.isnan(r.margin) and np.isnan(r.gap)
+    assert r.upper_bound <= 1e-6 * np.sqrt(np.diag(K).max())
+    assert np.all(np.isfinite(r.coef)) and np.all(r.coef >= 0)
+    err = mm.error_rate(mm.decision_function(K, y, r.coef), y)
+    assert 0.0 < err < 1.0
+    if nonsep_coef == "alg1":
+        assert r.info["coef_from"].startswith("alg1")
+        assert err < 0.3  # a sensible classifier despite the noise
+
+
+def test_opposite_labels_on_one_point_are_not_separable():
+    K, y, Kt, yt = make_problem("rbf", 40, 8)
+    K = np.pad(K, ((0, 1), (0, 1)))
+    K[-1, :-1] = K[:-1, -1] = K[0, :-1]  # a copy of point 0 ...
+    K[-1, -1] = K[0, 0]
+    y = np.append(y, 1 - y[0])  # ... with the other label
+    r = mm.solve(K, y)
+    assert r.status == "nonseparable" and not r.separable
+
+
+def test_nonseparable_alg1_stops_at_the_cap():
+    K, y, X = noisy_problem()
+    for r in (mm.solve(K, y, solver="alg1", max_iter=300), mm.solve_primal_alg1(X, y, max_iter=300)):
+        assert not r.separable and np.isnan(r.margin)
+        # stopped either by the cap or because the dual bound reached ~0
+        assert (r.status, r.converged, r.iterations) == ("max_iter", False, 300) or (
+            r.status == "nonseparable" and r.converged and r.iterations < 300
+        )
+        assert np.all(np.isfinite(r.coef))
+        assert mm.error_rate(mm.decision_function(K, y, r.coef), y) < 0.3
+
+
+def test_iteration_cap_of_the_exact_solver():
+    K, y, _, _ = make_problem("rbf", 150, 3)
+    r = mm.solve(K, y, max_iter=2, warm_start=False, working_set=8)
+    assert r.iterations <= 2 and not r.converged and r.status == "max_iter"
+    assert np.all(np.isfinite(r.coef))
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_kernel_raises(bad):
+    K, y, _, _ = make_problem("linear", 20, 0)
+    K = K.copy()
+    K[3, 5] = K[5, 3] = bad
+    for solver in ("exact", "alg1"):
+        with pytest.raises(ValueError, match="non-finite"):
+            mm.solve(K, y, solver=solver)
+    with pytest.raises(ValueError, match="non-finite"):
+        mm.solve_primal_alg1(np.full((20, 3), bad), y)
+
+
+def test_bad_arguments_raise():
+    K, y, _, _ = make_problem("linear", 20, 0)
+    with pytest.raises(ValueError, match="unknown solver"):
+        mm.solve(K, y, solver="smo")
+    with pytest.raises(ValueError, match="labels"):
+        mm.solve(K, np.arange(20))
+    with pytest.raises(ValueError, match="square"):
+        mm.solve(K[:, :10], y)
+    with pytest.raises(ValueError, match="labels"):
+        mm.solve(K, y[:10])
+
+
+# ---------------------------------------------------------------------------
+# labels, determinism, helpers
+
+
+def test_label_conventions_agree():
+    K, y, _, _ = make_problem("rbf", 60, 2)
+    r01 = mm.solve(K, y)
+    rpm = mm.solve(K, 2 * y.astype(int) - 1)
+    np.testing.assert_array_equal(r01.coef, rpm.coef)
+
+
+@pytest.mark.parametrize("solver", ["exact", "alg1"])
+def test_deterministic(solver):
+    K, y, _, _ = make_problem("rbf", 150, 3)
+    a = mm.solve(K, y, solver=solver)
+    b = mm.solve(K.copy(), y.copy(), solver=solver)
+    np.testing.assert_array_equal(a.coef, b.coef)
+    assert (a.margin, a.upper_bound, a.iterations) == (b.margin, b.upper_bound, b.iterations)
+
+
+def test_decision_function_and_error_rate():
+    Kt = np.array([[1.0, 0.0], [0.0, 2.0], [1.0, 1.0]])
+    f = mm.decision_function(Kt, np.array([1, 0]), np.array([2.0, 1.0]))
+    np.testing.assert_allclose(f, [2.0, -2.0, 1.0])
+    assert mm.error_rate(f, np.array([1, 0, 0])) == pytest.approx(1 / 3)
+    assert mm.error_rate(f, np.array([1, -1, 1])) == 0.0
+    assert mm.error_rate(np.array([0.0]), np.array([1])) == 1.0  # 0 predicts class 0

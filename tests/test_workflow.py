@@ -1,0 +1,82 @@
+"""End to end: the whole study on the tiny config, a real Snakemake run.
+
+Every figure and the report must exist, and the tables must hold the rows
+the config implies, with finite values where a quantity applies.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from afterkernel import config as ak_config
+from afterkernel import plan
+from afterkernel.figures import FIGURES
+
+pytestmark = pytest.mark.slow
+
+
+def snakemake(root, workdir, *args, timeout=1200):
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(root / "Snakefile"),
+           "--directory", str(workdir), "--configfile", str(root / "tests/configs/tiny.yaml"),
+           "--cores", "2", *args]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-8000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, root):
+    workdir = tmp_path_factory.mktemp("tiny")
+    snakemake(root, workdir)
+    snakemake(root, workdir, "--report", str(workdir / "report.html"))
+    return workdir
+
+
+def test_every_figure_and_the_report(tiny_run):
+    for spec in FIGURES.values():
+        for path in spec.files:
+            f = tiny_run / path
+            assert f.is_file() and f.stat().st_size > 2000, path
+    report = tiny_run / "report.html"
+    assert report.is_file() and report.stat().st_size > 100_000
+
+
+def test_metrics_table_rows_and_values(tiny_run, root):
+    config = ak_config.load(root / "tests/configs/tiny.yaml")
+    metrics = pd.read_csv(tiny_run / "results/tables/metrics.csv")
+    rows = plan.rows(config)
+    expected = sum(2 if row.kernels else 1 for row in rows)
+    assert len(metrics) == expected
+    for column in ["study", "problem", "architecture", "seed", "epoch", "learning_rate",
+                   "augmentation", "kernel", "svm_test_error", "nn_test_error", "margin", "gap",
+                   "translation", "rotation", "zoom", "swap", "alignment"]:
+        assert column in metrics.columns, column
+    kernel_rows = metrics[metrics.kernel != "none"]
+    assert set(kernel_rows.kernel) == {"after", "conjugate"}
+    for column in ["svm_test_error", "nn_test_error", "translation", "rotation", "zoom", "swap",
+                   "alignment"]:
+        assert np.isfinite(kernel_rows[column]).all(), column
+    assert kernel_rows.svm_test_error.between(0, 1).all()
+    assert kernel_rows.alignment.between(0, 1 + 1e-6).all()
+    width = metrics[metrics.study == "width"]
+    assert len(width) == 4 and np.isfinite(width.nn_test_error).all()
+    assert (width.n_params > 0).all()
+    assert set(metrics.study) == {"epochs", "learning_rate", "width"}
+
+
+def test_summary_has_intervals(tiny_run):
+    summary = pd.read_csv(tiny_run / "results/tables/summary.csv")
+    assert len(summary) > 0
+    assert "seed" not in summary.columns
+    text = " ".join(summary.columns)
+    assert "ci_low" in text and "ci_high" in text and "count" in text
+
+
+def test_gram_files_are_temporary(tiny_run):
+    assert not list((tiny_run / "results/kernels").rglob("*.gram.h5"))
+    assert list((tiny_run / "results/kernels").rglob("*.metrics.h5"))

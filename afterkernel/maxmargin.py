@@ -21,8 +21,9 @@ the original code's wall-clock limit it does not depend on the hardware.
 Solvers
 -------
 ``"exact"`` (default, :func:`solve_exact`)
-    An active-set method that solves the problem exactly (gap ~1e-12 in
-    practice, whatever ``tol``), on a working set W of candidate points:
+    An active-set method that solves the problem exactly, on a working set
+    W of candidate points (when block pivoting ends the gap is at round-off
+    level, ~1e-12, whatever ``tol``):
 
     * block principal pivoting (Judice & Pires 1994) on the unnormalised
       dual ``max sum(a) - a^T G a / 2, a >= 0``: each round solves
@@ -43,13 +44,14 @@ Solvers
       G_WW is held in float64 (175 MB at |W| = 4,667).
 
     Why, measured on a 12K fully connected after kernel of MNIST 3v8 (1,005
-    support vectors; 2 shared cores): greedy dual coordinate ascent with
-    shrinking needed ~364,000 coordinate steps (~14 s) to a gap of 1e-4;
-    Wolfe's algorithm alone ~1,650 major cycles (~30 s: each costs
-    O(k |W|) in Python); this method 4 passes and ~35 factorisations,
-    1.4-3 s against 0.44-0.49 s for scikit-learn's SVC(kernel='precomputed',
-    C=1e10) in the same run (and 2.8-3.0 s against 0.5 s on the kernel at
-    initialisation, 1,886 support vectors).
+    support vectors; 2 busy shared cores, one BLAS thread): greedy dual
+    coordinate ascent with shrinking needed ~364,000 coordinate steps
+    (~14 s) to a gap of 1e-4; Wolfe's algorithm alone ~1,470 major cycles
+    (~18 s: each costs O(k |W|) in Python); this method 4 passes and ~35
+    factorisations, 0.9-1.8 CPU seconds (1.4-3.6 s wall) against 0.28-0.32
+    (0.44-0.69 s) for scikit-learn's SVC(kernel='precomputed', C=1e10) in
+    the same runs; on the kernel at initialisation (1,886 support vectors)
+    2.6-3.1 CPU seconds against 0.43-0.52.
 
 ``"alg1"`` (:func:`solve_alg1`, and :func:`solve_primal_alg1` on explicit
 features)
@@ -57,7 +59,10 @@ features)
     beta_t = t/(t+1), as the paper's code ran it; the gap shrinks like t^-2.
     The kernel form keeps c and all n margins Gc and needs one product with
     the columns of G whose softmax weight is not negligible per iteration
-    (see :func:`solve_alg1`).  Its iterates are numerically chaotic (a
+    (see :func:`solve_alg1`).  Measured on the same kernel with float32
+    products: gap 1e-3 after ~9,000 iterations in 75-115 s (the first
+    ~1,000 iterations need the full n x n product), 1e-4 after ~26,700 in
+    ~130 s.  Its iterates are numerically chaotic (a
     1e-14 perturbation grows to 1e-2 in ~100 iterations), so different
     exact implementations agree iterate by iterate only early on; their
     certificates do not depend on this.
@@ -98,7 +103,7 @@ __all__ = [
 DEFAULT_TOL = {"exact": 1e-4, "alg1": 1e-3}
 #: data whose dual bound is below this times max_i ||phi_i|| count as not separable
 DEFAULT_NONSEP_TOL = 1e-6
-#: default iteration caps (Wolfe major cycles; Algorithm 1 iterations)
+#: default iteration caps (exact: pivoting rounds + Wolfe major cycles; Algorithm 1 iterations)
 DEFAULT_MAX_ITER = {"exact": 200_000, "alg1": 100_000}
 
 # Working memory for float64 products with a float32 K (bytes per block).
@@ -436,11 +441,11 @@ class _Corral:
             self.lam = self.lam / self.lam.sum()
 
 
-def _bpp(GW: np.ndarray, free0: np.ndarray, rounds: int, tol: float) -> tuple[np.ndarray, np.ndarray]:
+def _bpp(GW: np.ndarray, free0: np.ndarray, rounds: int, tol: float) -> tuple[np.ndarray, np.ndarray, int]:
     """Block principal pivoting on max sum(a) - a^T G a / 2, a >= 0 (G = GW).
 
-    Returns local indices of a guessed support (possibly empty) and their
-    weights a > 0.  Each round solves G_FF a_F = 1 on the free set F and
+    Returns local indices of a guessed support (possibly empty), their
+    weights a > 0 and the number of rounds.  Each round solves G_FF a_F = 1 on the free set F and
     swaps the infeasible indices (a_i <= 0 in F; (G a)_i < 1 - tol
     outside), adding at most half of |F| (>= 64) of the worst outside
     points: adding them all overshoots and costs more rounds of larger
@@ -459,10 +464,12 @@ def _bpp(GW: np.ndarray, free0: np.ndarray, rounds: int, tol: float) -> tuple[np
     piv_tol = 1e-10 * float(np.max(np.diag(GW)))
     guess, weight = np.zeros(0, dtype=np.intp), np.zeros(0)
     last_bad, last_size, stall = np.inf, 0, 0
+    done = 0
     for _ in range(rounds):
         F = np.flatnonzero(free)
         if len(F) == 0:
             break
+        done += 1
         U, piv, rank, _info = lapack.dpstrf(GW[np.ix_(F, F)], lower=0, tol=piv_tol)
         keep = F[piv[:rank] - 1]
         U = U[:rank, :rank]
@@ -483,7 +490,7 @@ def _bpp(GW: np.ndarray, free0: np.ndarray, rounds: int, tol: float) -> tuple[np
         free[bad_f] = False
         worst = bad_b[np.argsort(ga[bad_b], kind="stable")]
         free[worst[: max(64, len(keep) // 2)]] = True
-    return guess, weight
+    return guess, weight, done
 
 
 def solve_exact(
@@ -505,7 +512,8 @@ def solve_exact(
     Stops when the relative gap ``1 - min_i (G q)_i / q^T G q`` over *all*
     points is at most ``tol`` (default 1e-4), when ``sqrt(q^T G q) <=
     nonsep_tol * max_i ||z_i||`` (not separable), or after ``max_iter``
-    Wolfe major cycles.  ``working_set`` is the initial number of candidate
+    steps (block-pivoting rounds plus Wolfe major cycles; ``iterations``
+    reports their number).  ``working_set`` is the initial number of candidate
     points, ``grow`` the fraction by which a pass may enlarge it (by the
     most violating points); ``warm_start`` seeds each pass with block
     principal pivoting.
@@ -545,15 +553,16 @@ def solve_exact(
     pos[W] = np.arange(len(W))
     S_glob = np.zeros(0, dtype=np.intp)
     lam_glob = np.zeros(0)
-    cycles = 0
+    steps = 0  # block-pivoting rounds + Wolfe major cycles
     nonsep = False
     while True:
         info["passes"] += 1
         GW = buf[: len(W), : len(W)]
         seed, lam = pos[S_glob], lam_glob
-        if warm_start:
+        if warm_start and steps < max_iter:
             free0 = seed if len(seed) else np.arange(min(64, len(W)))
-            guess, weight = _bpp(GW, free0, rounds=30, tol=inner_tol)
+            guess, weight, rounds = _bpp(GW, free0, rounds=min(30, max_iter - steps), tol=inner_tol)
+            steps += rounds
             info["bpp_support"].append(int(len(guess)))
             if len(guess):
                 seed, lam = guess, weight / weight.sum()
@@ -573,7 +582,7 @@ def solve_exact(
                 corral.reset([int(np.argmin(np.diag(GW)))])
             info["minor"] += corral.settle(max_minor=10 * len(W) + 10)
             excluded = np.zeros(len(W), bool)
-            while cycles < max_iter:
+            while steps < max_iter:
                 gW = corral.lam @ corral.rows[: corral.k]
                 xx = float(corral.lam @ gW[corral.S])
                 if xx <= thresh2:
@@ -583,7 +592,7 @@ def solve_exact(
                 j = int(np.argmin(cand))
                 if cand[j] >= (1.0 - inner_tol) * xx:
                     break
-                cycles += 1
+                steps += 1
                 if not corral.try_add(j):
                     # Numerically in the corral's affine hull: adding it cannot help.
                     excluded[j] = True
@@ -598,7 +607,7 @@ def solve_exact(
         if nonsep or xx <= thresh2:
             nonsep = True
             break
-        if 1.0 - float(g_full.min()) / xx <= tol or cycles >= max_iter:
+        if 1.0 - float(g_full.min()) / xx <= tol or steps >= max_iter:
             break
         viol = np.flatnonzero((pos < 0) & (g_full < (1.0 - inner_tol) * xx))
         if len(viol) == 0:
@@ -633,9 +642,9 @@ def solve_exact(
         info["coef_from"] = f"alg1 after {alt.iterations} iterations"
         info["alg1_iterations"] = alt.iterations
         g = gram.matvec(alt.coef)
-        return _finish(alt.coef, g, float(alt.coef @ g), bound, cycles, tol, "exact", True, info)
+        return _finish(alt.coef, g, float(alt.coef @ g), bound, steps, tol, "exact", True, info)
     info["coef_from"] = "dual"
-    return _finish(coef, g_full, xx, bound, cycles, tol, "exact", nonsep, info)
+    return _finish(coef, g_full, xx, bound, steps, tol, "exact", nonsep, info)
 
 
 def _low_rank_features(K: np.ndarray, max_rank: int, rel_tol: float = 1e-10) -> np.ndarray | None:
@@ -792,8 +801,7 @@ def solve_alg1(
         C, KC, KCC = cache["C"], cache["KC"], cache["KCC"]
         sC = s[C]
         mC = m[C]
-        q = np.exp(-(mC - mC.min()))
-        q /= q.sum()
+        q = _softmax_neg(mC)
         vC = sC * (KCC @ (sC * q).astype(lowp)).astype(np.float64)
         # The certificate counts only on float64 margins (always, or right
         # after a refresh); otherwise it is an estimate that triggers one.
@@ -830,8 +838,7 @@ def solve_alg1(
         for j in range(k):
             if j:
                 mC = m[C]
-                q = np.exp(-(mC - mC.min()))
-                q /= q.sum()
+                q = _softmax_neg(mC)
                 vC = sC * (KCC @ (sC * q).astype(lowp)).astype(np.float64)
                 # A running estimate (stale margins outside C) only ends the
                 # batch early so that the exact check comes sooner.

@@ -23,5 +23,7 @@ rule aggregate:
         # the tidy table's rows, with the width study's network family
         rows=add_families(get_rows_param(), config["studies"].get("width")),
         code=code_hash("io", "aggregate"),
+    conda:
+        "../envs/afterkernel.yaml"
     script:
         "../scripts/aggregate.py"

@@ -54,6 +54,12 @@ def get_training_params(wildcards):
     return ak_plan.training_params(config, run, TRAINING_RUNS[run])
 
 
+def gram_output(path):
+    """Gram files are temporary (deleted once the SVMs have read them) unless
+    the config keeps them: at paper scale they would fill the disk."""
+    return path if config["kernels"]["keep_grams"] else temp(path)
+
+
 def get_kernel_snapshots(wildcards):
     """The snapshots of a run whose kernels the studies need, in epoch order."""
     return KERNEL_RUNS[run_of(wildcards)]

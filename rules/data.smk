@@ -7,5 +7,7 @@ rule prepare_data:
         problem="{problem}",
         data=config["data"],
         code=code_hash("data", "io"),
+    conda:
+        "../envs/afterkernel.yaml"
     script:
         "../scripts/prepare_data.py"

@@ -30,5 +30,7 @@ for _fig in FIGURES.values():
         params:
             fig=_fig.fig,
             code=code_hash("figures", "aggregate"),
+        conda:
+            "../envs/afterkernel.yaml"
         script:
             "../scripts/figure.py"

@@ -1,7 +1,3 @@
-def gram_output(path):
-    return path if config["kernels"]["keep_grams"] else temp(path)
-
-
 # One job per training run computes the kernels of all the snapshots the
 # studies need: TensorFlow starts once per run, not once per snapshot.
 rule kernel:
@@ -23,5 +19,7 @@ rule kernel:
         snapshots=get_kernel_snapshots,
         kernels=get_kernels_params,
         code=code_hash("data", "io", "models", "runtime", "training", "kernels", "transforms", "invariances"),
+    conda:
+        "../envs/afterkernel.yaml"
     script:
         "../scripts/kernel.py"

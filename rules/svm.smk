@@ -16,5 +16,7 @@ rule svm:
         kernel="{kernel}",
         svm=config["svm"],
         code=code_hash("io", "maxmargin"),
+    conda:
+        "../envs/afterkernel.yaml"
     script:
         "../scripts/svm.py"

@@ -16,5 +16,7 @@ rule train:
         arch_name="{arch}",
         seed=lambda wc: int(wc.seed),
         code=code_hash("data", "io", "models", "runtime", "training"),
+    conda:
+        "../envs/afterkernel.yaml"
     script:
         "../scripts/train.py"

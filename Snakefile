@@ -11,7 +11,7 @@ min_version("9.0")
 # (Snakemake would otherwise merge the two, leaking default studies into it).
 if not config:
 
-    configfile: "config.yaml"
+    configfile: f"{workflow.basedir}/config.yaml"
 
 
 report: "report/workflow.rst"

@@ -29,6 +29,8 @@ _REPO = Path(__file__).resolve().parents[1]
 if (_REPO / "afterkernel" / "__init__.py").is_file() and str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
+from afterkernel.runtime import setup_logging  # noqa: E402
+
 from afterkernel.aggregate import add_families, metrics_table, summary_table, to_csv  # noqa: E402
 from afterkernel.io import atomic_write_text  # noqa: E402
 
@@ -72,16 +74,6 @@ def rows_from_config(config: Mapping[str, Any]) -> list[dict[str, Any]]:
         for r in plan.rows(dict(config))
     ]
     return add_families(rows, config["studies"].get("width"))
-
-
-def setup_logging(logfile: str | Path | None = None) -> None:
-    """Log to stderr and, when given, to ``logfile``."""
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
-    if logfile:
-        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(logfile, mode="w"))
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def _from_snakemake(smk: Any) -> None:

@@ -26,6 +26,8 @@ _REPO = Path(__file__).resolve().parents[1]
 if (_REPO / "afterkernel" / "__init__.py").is_file() and str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
+from afterkernel.runtime import setup_logging  # noqa: E402
+
 from afterkernel.figures import FIGURES, render  # noqa: E402
 
 log = logging.getLogger("figure")
@@ -43,17 +45,6 @@ def main(summary: str | Path, fig: str, png: str | Path, svg: str | Path | None 
         log.warning("panel %s", note)
     log.info("wrote %s%s", png, f" and {svg}" if svg else "")
     return notes
-
-
-def setup_logging(logfile: str | Path | None = None) -> None:
-    """Log to stderr and, when given, to ``logfile``."""
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
-    if logfile:
-        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(logfile, mode="w"))
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("matplotlib").setLevel(logging.WARNING)
 
 
 def _from_snakemake(smk: Any) -> None:

@@ -47,6 +47,8 @@ _REPO = Path(__file__).resolve().parents[1]
 if (_REPO / "afterkernel" / "__init__.py").is_file() and str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
+from afterkernel.runtime import setup_logging  # noqa: E402
+
 log = logging.getLogger("kernel")
 
 KERNEL_NAMES = ("after", "conjugate")
@@ -293,15 +295,6 @@ def run_job(model, x_train, y_train, x_test, y_test, gram, metrics, *,
 # ----------------------------------------------------------------------------
 # entry points
 # ----------------------------------------------------------------------------
-
-def setup_logging(logfile: str | Path | None = None) -> None:
-    """Log to stderr and, when given, to ``logfile``."""
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
-    if logfile:
-        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(logfile, mode="w"))
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def settings_from_kernels(kernels: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -22,6 +22,8 @@ _REPO = Path(__file__).resolve().parents[1]
 if (_REPO / "afterkernel" / "__init__.py").is_file() and str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
+from afterkernel.runtime import setup_logging  # noqa: E402
+
 from afterkernel.data import load_problem, write_problem  # noqa: E402
 
 log = logging.getLogger("prepare_data")
@@ -67,16 +69,6 @@ def run_from_config(problem: str, out: str | Path, data_cfg: Mapping[str, Any]) 
         max_train_per_class=cfg.get("max_train_per_class"),
         max_test_per_class=cfg.get("max_test_per_class"),
     )
-
-
-def setup_logging(logfile: str | Path | None = None) -> None:
-    """Log to stderr and, when given, to ``logfile``."""
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
-    if logfile:
-        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(logfile, mode="w"))
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def _from_snakemake(smk: Any) -> None:

@@ -33,6 +33,8 @@ _REPO = Path(__file__).resolve().parents[1]
 if (_REPO / "afterkernel" / "__init__.py").is_file() and str(_REPO) not in sys.path:
     sys.path.insert(0, str(_REPO))
 
+from afterkernel.runtime import setup_logging  # noqa: E402
+
 log = logging.getLogger("train")
 
 TRAINING_KEYS = ("arch_spec", "schedule", "snapshot_epochs", "learning_rate", "batch_size",
@@ -90,16 +92,6 @@ def settings_from_params(params: Any) -> dict[str, Any]:
     settings["arch_name"] = get("arch_name")
     settings["seed"] = int(get("seed"))
     return settings
-
-
-def setup_logging(logfile: str | Path | None = None) -> None:
-    """Log to stderr and, when given, to ``logfile``."""
-    handlers: list[logging.Handler] = [logging.StreamHandler()]
-    if logfile:
-        Path(logfile).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(logfile, mode="w"))
-    logging.basicConfig(level=logging.INFO, handlers=handlers, force=True,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
 def _from_snakemake(smk: Any) -> None:

@@ -24,9 +24,12 @@ Examples are processed in blocks; for each block one ``tf.function``
      trainable bias) is applied when Gram tiles are assembled, so only
      A_l (n×d_in) and D_l (n×d_out) are kept;
    - **Conv2D** (channels_last, groups=1, any strides / dilation, 'same' or
-     'valid'): weight gradient of example i = patches(a_i)ᵀ δ_i with
-     ``tf.image.extract_patches`` (the same padding rule as the convolution)
-     and one batched einsum; bias gradient = Σ_positions δ_i;
+     'valid'): weight gradient of example i = patches(a_i)ᵀ δ_i, computed as
+     ONE grouped ``Conv2DBackpropFilter`` with the batch moved into the
+     channels (group i = example i; the layer's own strides, dilation and
+     padding), which never materialises the patches; where that op is not
+     available (probed once per process) ``tf.image.extract_patches`` + a
+     batched einsum; bias gradient = Σ_positions δ_i;
    - **Dense on N-D inputs** (acting on the last axis): like a 1×1 conv,
      a_iᵀ δ_i summed over positions;
    - **any other layer with trainable weights** (BatchNormalization,
@@ -39,17 +42,20 @@ Examples are processed in blocks; for each block one ``tf.function``
      fall back entirely to ``tape.jacobian`` of the output in blocks (logged).
 
 Gram matrices are accumulated tile by tile in float32: a *panel* of rows is
-kept in memory (its explicit gradients and dense factors, within the budget)
-and the remaining examples are streamed past it in blocks, so for a symmetric
-Gram only the upper tiles are computed (and mirrored). When everything fits
-(FC nets: only the factors; VGG on MNIST: one or two panels) each example's
-gradients are computed once or twice. Matmuls run in NumPy (OpenBLAS) on CPU
-and in TensorFlow when TensorFlow sees a GPU (same results up to float32
-rounding).
+kept in memory (one contiguous array of explicit gradients plus the dense
+factors, within the budget); its own upper triangle is computed by column
+strips (BLAS syrk for the diagonal squares, gemm above them), then the
+remaining examples are streamed past it in blocks, so only upper tiles are
+computed (and mirrored). When everything fits (FC nets: only the factors;
+VGG on MNIST: one or two panels) each example's gradients are computed once
+or twice. Tiles go to a *sink*: an in-memory array (:class:`GramArray`) or,
+in the kernel job, straight into the HDF5 file. Matmuls run in NumPy
+(OpenBLAS) on CPU and in TensorFlow when TensorFlow sees a GPU (same results
+up to float32 rounding).
 
 The budget covers the per-example gradient storage (panel + streamed block)
-and the block's working memory (image patches); the Gram matrices themselves
-(n² floats) and TensorFlow's runtime come on top.
+and the block's working memory (an estimate); an in-memory Gram (n² floats)
+and TensorFlow's runtime come on top.
 """
 
 from __future__ import annotations
@@ -326,7 +332,7 @@ def _pick_conv_method(tf) -> str:
             return "grouped"
         log.warning("grouped Conv2DBackpropFilter disagrees here (%s): using patches", out)
     except Exception as e:  # noqa: BLE001 - any backend failure: use the portable path
-        log.warning("grouped Conv2DBackpropFilter unavailable (%s: %s): using patches",
+        log.info("grouped Conv2DBackpropFilter unavailable (%s: %s): using patches",
                     type(e).__name__, e)
     return "patches"
 
@@ -390,7 +396,8 @@ class KernelEngine:
         self._layout()
         self.reset_stats()
         spec = tf.TensorSpec((None, *self.input_shape), tf.float32)
-        self._fn = tf.function(self._block, input_signature=[spec], reduce_retracing=True)
+        self._fn = tf.function(self._block, input_signature=[spec], reduce_retracing=True,
+                               autograph=False)
 
     # -- set-up ---------------------------------------------------------------
     def _infer_shapes(self):
@@ -733,39 +740,45 @@ def gram_with_conjugate(engine: KernelEngine, x, *, block_size: int = DEFAULT_BL
              engine.p_explicit, len(engine.factor_dims), b, min(p, n), len(panels), evals,
              engine.ops.name)
     sink = GramArray(n) if sink is None else sink
-    H = None
-    ops = engine.ops
     progress = _Progress(what, evals)
+    H: list = [None]
     for pb in panels:
-        ps, pe = pb[0][0], pb[-1][1]
-        panel = _Panel(engine, pe - ps)
-        for s, e in pb:
-            rep = panel.add_block(x[s:e])
-            progress.add(e - s)
-            if H is None:
-                H = np.empty((n, int(rep.h.shape[1])), np.float32)
-            H[s:e] = ops.to_numpy(rep.h)
-            del rep
-        # the panel's own upper triangle, by column strips: rows ps..c1 x columns c0..c1
-        rows = pe - ps
-        for c0, c1 in _blocks(rows, max(1, int(strip_columns))):
-            strip = panel.rows_rep(c0, c1)
-            # diagonal square by syrk (half the work, exactly symmetric)
-            sink.put(ps + c0, ps + c0, ops.to_numpy(engine.tile(strip, strip, True)), False)
-            if c0 > 0:
-                sink.put(ps, ps + c0, ops.to_numpy(engine.tile(panel.rows_rep(0, c0), strip)), True)
-        # the rest of the panel's rows, streamed past it
-        head = panel.rows_rep(0, rows)
-        for s, e in _blocks(n - pe, b):
-            s, e = s + pe, e + pe
-            rep = engine.rep(x[s:e])
-            progress.add(e - s)
-            sink.put(ps, s, ops.to_numpy(engine.tile(head, rep)), True)
-        del panel, head
+        # one function call per panel: its arrays (and views of them) are freed
+        # before the next panel is allocated
+        _panel_pass(engine, x, pb, b, sink, H, progress, strip_columns)
     progress.finish()
-    if H is None:
-        H = np.empty((0, 0), np.float32)
-    return sink.result(), H
+    return sink.result(), (np.empty((0, 0), np.float32) if H[0] is None else H[0])
+
+
+def _panel_pass(engine: KernelEngine, x: np.ndarray, pb, b: int, sink, H: list, progress,
+                strip_columns: int) -> None:
+    """Fill one panel (blocks ``pb``), emit its upper triangle and the tiles of
+    all later examples (streamed) against it."""
+    ops = engine.ops
+    n = len(x)
+    ps, pe = pb[0][0], pb[-1][1]
+    panel = _Panel(engine, pe - ps)
+    for s, e in pb:
+        rep = panel.add_block(x[s:e])
+        progress.add(e - s)
+        if H[0] is None:
+            H[0] = np.empty((n, int(rep.h.shape[1])), np.float32)
+        H[0][s:e] = ops.to_numpy(rep.h)
+    # the panel's own upper triangle, by column strips: rows ps..c1 x columns c0..c1
+    rows = pe - ps
+    for c0, c1 in _blocks(rows, max(1, int(strip_columns))):
+        strip = panel.rows_rep(c0, c1)
+        # diagonal square by syrk (half the work, exactly symmetric)
+        sink.put(ps + c0, ps + c0, ops.to_numpy(engine.tile(strip, strip, True)), False)
+        if c0 > 0:
+            sink.put(ps, ps + c0, ops.to_numpy(engine.tile(panel.rows_rep(0, c0), strip)), True)
+    # the rest of the examples, streamed past the panel
+    head = panel.rows_rep(0, rows)
+    for s, e in _blocks(n - pe, b):
+        s, e = s + pe, e + pe
+        rep = engine.rep(x[s:e])
+        progress.add(e - s)
+        sink.put(ps, s, ops.to_numpy(engine.tile(head, rep)), True)
 
 
 def feature_gram(h: np.ndarray, sink=None, strip_columns: int = STRIP_COLUMNS):
@@ -906,7 +919,7 @@ def conjugate_features(model, x, block_size: int = 1024) -> np.ndarray:
     import tensorflow as tf
 
     cm = conjugate_model(model)
-    fn = tf.function(lambda t: cm(t, training=False), reduce_retracing=True)
+    fn = tf.function(lambda t: cm(t, training=False), reduce_retracing=True, autograph=False)
     x = _as_batch(x)
     parts = [np.asarray(fn(tf.convert_to_tensor(x[s:e]))).reshape(e - s, -1)
              for s, e in _blocks(len(x), int(block_size))]

@@ -30,3 +30,4 @@ rule all:
     input:
         get_final_outputs(),
     default_target: True
+    localrule: True

@@ -9,7 +9,6 @@ offending key and what is allowed, raised before any job runs.
 
 from __future__ import annotations
 
-import copy
 import functools
 from pathlib import Path
 from typing import Any
@@ -78,7 +77,9 @@ def _describe(error) -> str:
 
 
 def validate(config: Any) -> dict:
-    """Validate ``config`` (a mapping) and return a deep copy of it.
+    """Validate ``config`` (a mapping) and return a copy of it with the
+    keys of every mapping sorted, so that reordering keys in a config file
+    never changes a job's ``params`` (and never re-runs it).
 
     Raises :class:`ConfigError` listing every problem found.
     """
@@ -93,7 +94,15 @@ def validate(config: Any) -> dict:
         messages = _semantic_errors(config)
     if messages:
         raise ConfigError("invalid config:\n  " + "\n  ".join(dict.fromkeys(messages)))
-    return copy.deepcopy(config)
+    return _sorted_keys(config)
+
+
+def _sorted_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _sorted_keys(value[k]) for k in sorted(value, key=str)}
+    if isinstance(value, list):
+        return [_sorted_keys(v) for v in value]
+    return value
 
 
 def _semantic_errors(config: dict) -> list[str]:

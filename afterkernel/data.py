@@ -152,7 +152,7 @@ def parse_problem(name: str | Problem) -> Problem:
     m = _MNIST_RE.fullmatch(name)
     if m:
         a, b = int(m.group(1)), int(m.group(2))
-        dataset, names = "mnist", None
+        dataset = "mnist"
     else:
         m = _CIFAR_IDX_RE.fullmatch(name)
         if m:

@@ -1,7 +1,10 @@
 from afterkernel.aggregate import add_families
 
 
+# Aggregation and figures read small files: on a cluster they run on the
+# submit host instead of waiting in the queue.
 rule aggregate:
+    localrule: True
     input:
         training=get_training_outputs(),
         kernel_metrics=get_kernel_metrics_outputs(),

@@ -16,6 +16,7 @@ for _fig in FIGURES.values():
     rule:
         name:
             _fig.rule
+        localrule: True
         input:
             summary="results/tables/summary.csv",
         output:

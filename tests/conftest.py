@@ -35,3 +35,20 @@ def default_config() -> dict:
 def tiny_config() -> dict:
     with open(ROOT / "tests" / "configs" / "tiny.yaml") as f:
         return copy.deepcopy(yaml.safe_load(f))
+
+
+@pytest.fixture(scope="session")
+def micro_reference(tmp_path_factory) -> Path:
+    """A copy of the workflow that has run the micro config to the end
+    (``--cores 2``), shared by the re-execution, fault and Slurm tests."""
+    import shutil
+
+    from micro import copy_workflow, snakemake
+
+    base = tmp_path_factory.getbasetemp() / "micro-reference"
+    if not (base / ".complete").exists():
+        shutil.rmtree(base, ignore_errors=True)
+        copy_workflow(base)
+        snakemake(base, "--configfile", "micro.yaml", "--cores", "2")
+        (base / ".complete").touch()
+    return base

@@ -1,0 +1,160 @@
+"""Faults: a run killed mid-job, and one failing job among many.
+
+The runs use the workflow snapshot of the session's micro reference run (a
+copy of this tree), so that their numbers compare with that run's.
+
+* SIGKILL to the whole Snakemake process group while a kernel job runs leaves
+  no file at a final output path that a later job could take for finished
+  (outputs are written to hidden ``.NAME.*.part`` files and renamed;
+  Snakemake marks the running job's outputs incomplete); ``--unlock`` then
+  ``--rerun-incomplete`` finishes the run, re-running only what had not
+  finished, with the same results as an uninterrupted run.
+* With ``--keep-going``, one failing job (a corrupt input file for one
+  problem's training jobs) loses no other job's results.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import pytest
+import yaml
+
+from micro import snakemake, results_content, assert_same_results, MICRO, TABLES
+
+
+pytestmark = pytest.mark.slow
+
+
+# --- helpers ---
+
+def incomplete_markers(workdir: Path) -> set[str]:
+    """The outputs Snakemake has marked incomplete (.snakemake/incomplete/<base64 path>)."""
+    base = workdir / ".snakemake" / "incomplete"
+    out = set()
+    for p in base.rglob("*") if base.is_dir() else []:
+        if p.is_file() and p.name != "migration_underway":
+            b64 = "".join(part.lstrip("@") for part in p.relative_to(base).parts)
+            out.add(base64.urlsafe_b64decode(b64).decode())
+    return out
+
+
+def processes_mentioning(text: str) -> list[int]:
+    """Pids of live processes whose command line contains ``text``."""
+    pids = []
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and int(d.name) != os.getpid():
+            try:
+                if text in (d / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    pids.append(int(d.name))
+            except OSError:
+                pass
+    return pids
+
+
+def wait_for(predicate, timeout: float, proc: subprocess.Popen, what: str, log: Path):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+        if proc.poll() is not None:
+            pytest.fail(f"snakemake ended ({proc.returncode}) before {what}:\n{log.read_text()[-5000:]}")
+        time.sleep(0.1)
+    pytest.fail(f"no {what} after {timeout} s:\n{log.read_text()[-5000:]}")
+
+
+# --- tests ---
+
+def test_killed_run_leaves_no_false_outputs_and_resumes(micro_reference, tmp_path):
+    wf, config = micro_reference / "Snakefile", str(micro_reference / "micro.yaml")
+    work = tmp_path / "killed"
+    work.mkdir()
+    log = tmp_path / "killed.log"
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(wf), "--directory", str(work),
+           "--configfile", config, "--cores", "2", "--nocolor", *TABLES]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=work, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+    try:
+        # A kernel job has started once its log file exists (its script opens it first).
+        kernel_logs = wait_for(lambda: sorted((work / "logs" / "kernel").rglob("*.log")), 600, proc,
+                               "kernel job", log)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+    time.sleep(1)
+    survivors = processes_mentioning(str(work))
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)
+    assert not survivors, "processes of the killed run outlived SIGKILL to its process group"
+
+    # The running kernel jobs left nothing at their final paths; Snakemake marked them.
+    killed = [p.relative_to(work / "logs" / "kernel").with_suffix("").as_posix() for p in kernel_logs]
+    marked = incomplete_markers(work)
+    for job in killed:
+        for kind in ("gram", "metrics"):
+            out = f"results/kernels/{job}.{kind}.h5"
+            assert not (work / out).exists(), f"killed job left {out}"
+            assert out in marked, f"{out} not marked incomplete ({sorted(marked)})"
+    # Everything at a final path is a complete, readable file; temporaries are hidden .part files.
+    for path in (work / "results").rglob("*"):
+        if path.is_file() and path.name.endswith(".part"):
+            assert path.name.startswith("."), path
+        elif path.suffix == ".h5":
+            with h5py.File(path, "r") as f:
+                assert "code_version" in f.attrs, path
+    finished = {p: p.stat().st_mtime_ns for p in (work / "results").rglob("*.h5") if not p.name.endswith(".gram.h5")}
+    assert any("training" in p.parts for p in finished), "no training job had finished"
+
+    # Recovery: release the dead run's lock, then finish what it left incomplete.
+    snakemake(work, "--unlock", "--configfile", config, snakefile=wf)
+    snakemake(work, "--configfile", config, "--cores", "2", "--rerun-incomplete", *TABLES,
+                        snakefile=wf)
+    redone = [str(p) for p, mtime in finished.items() if p.stat().st_mtime_ns != mtime]
+    assert not redone, f"jobs finished before the kill were re-run: {redone}"
+    assert not incomplete_markers(work)
+    assert not list((work / "results").rglob("*.part")), "temporary files left behind"
+    assert_same_results(results_content(work), results_content(micro_reference))
+
+
+def test_keep_going_loses_no_other_results(micro_reference, tmp_path):
+    """A second problem whose data file is corrupt: its training jobs fail,
+    every job of the first problem completes with the reference's numbers."""
+    work = tmp_path / "keepgoing"
+    work.mkdir()
+    config = yaml.safe_load(MICRO.read_text())
+    config["problems"] = ["mnist-3v8", "mnist-5v6"]
+    for study in ("epochs", "learning_rate"):
+        config["studies"][study]["pairs"].append(["mnist-5v6", "fc"])
+    (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    corrupt = work / "results" / "data" / "mnist-5v6.h5"
+    corrupt.parent.mkdir(parents=True)
+    corrupt.write_bytes(b"this is not an HDF5 file\n" * 10)
+
+    proc = snakemake(work, "--configfile", "config.yaml", "--cores", "2", "--keep-going",
+                     snakefile=micro_reference / "Snakefile", check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, "the run with a corrupt input succeeded"
+    assert "Error in rule train" in output, output[-5000:]
+
+    # The failed jobs left nothing; the tables (which need every job) were not made.
+    assert not list((work / "results").rglob("mnist-5v6/**/*.h5"))
+    assert not (work / "results" / "tables" / "metrics.csv").exists()
+    assert not list((work / "results").rglob("*.part")), "a failed job left a temporary file"
+    assert corrupt.read_bytes().startswith(b"this is not"), "the input file was touched"
+    # Every job of the healthy problem ran to the end, with the reference's numbers.
+    jobs = ("results/data/", "results/training/", "results/kernels/", "results/svm/")
+    got = results_content(work, keep=lambda rel: rel.startswith(jobs) and "mnist-5v6" not in rel)
+    want = results_content(micro_reference, keep=lambda rel: rel.startswith(jobs))
+    assert_same_results(got, want)

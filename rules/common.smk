@@ -19,6 +19,28 @@ KERNEL_RUNS = ak_plan.kernel_runs(config)
 ROWS = ak_plan.rows(config)
 
 
+def _gpu_count():
+    """GPUs on this host, from `nvidia-smi -L` (no TensorFlow at parse time)."""
+    import shutil
+    import subprocess
+
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return 0
+    try:
+        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return 0
+    return sum(line.startswith("GPU ") for line in out.splitlines())
+
+
+# TensorFlow jobs (train, kernel) take a unit of the local `tf_gpu` resource
+# where a GPU is present: TensorFlow claims the whole GPU memory, so the
+# workstation profile (tf_gpu: 1) runs them one at a time. Without a GPU they
+# take none and run side by side on the CPU cores.
+TF_GPU_UNITS = 1 if _gpu_count() else 0
+
+
 wildcard_constraints:
     problem=r"(mnist|cifar10)-[a-z0-9]+(v|-)[a-z0-9]+",
     arch=r"[A-Za-z0-9_.-]+",

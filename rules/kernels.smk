@@ -15,6 +15,7 @@ rule kernel:
     resources:
         mem_mb=lambda wc, attempt: 6000 * attempt,
         runtime=lambda wc, attempt: 240 * attempt,
+        tf_gpu=TF_GPU_UNITS,
     params:
         snapshots=get_kernel_snapshots,
         kernels=get_kernels_params,

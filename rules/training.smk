@@ -7,10 +7,11 @@ rule train:
         "logs/train/{problem}/{arch}/{aug}/{schedule}/seed{seed}.log",
     benchmark:
         "results/benchmarks/train/{problem}/{arch}/{aug}/{schedule}/seed{seed}.tsv"
-    threads: 2
+    threads: 1
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 240 * attempt,
+        tf_gpu=TF_GPU_UNITS,
     params:
         training=get_training_params,
         arch_name="{arch}",

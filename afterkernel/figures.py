@@ -595,7 +595,10 @@ def _draw_panel(ax, spec: FigureSpec, panel: Panel, summary: pd.DataFrame, style
         style = dict(color=col, linestyle=styles.dash.get(c.dash, "-"), marker=styles.marker.get(c.marker, "o"),
                      markersize=4, linewidth=1.4)
         x, m = d["x"].to_numpy(), d["mean"].to_numpy()
-        lo, hi = d["ci_low"].to_numpy(), d["ci_high"].to_numpy()
+        # with few seeds a t-interval can reach past the quantity's range
+        # (errors in [0, 1], cosines and alignments at most 1): draw it clipped
+        lo = np.clip(d["ci_low"].to_numpy(), 0.0 if is_error else -1.0, 1.0)
+        hi = np.clip(d["ci_high"].to_numpy(), 0.0 if is_error else -1.0, 1.0)
         ok = np.isfinite(lo) & np.isfinite(hi)
         if spec.x == "epoch":
             ax.plot(x, m, **style)

@@ -28,8 +28,9 @@ Examples are processed in blocks; for each block one ``tf.function``
      ONE grouped ``Conv2DBackpropFilter`` with the batch moved into the
      channels (group i = example i; the layer's own strides, dilation and
      padding), which never materialises the patches; where that op is not
-     available (probed once per process) ``tf.image.extract_patches`` + a
-     batched einsum; bias gradient = Σ_positions δ_i;
+     available (probed once per process; TensorFlow's CPU kernels reject it)
+     one batched matmul per kernel offset, window(a_i)ᵀ δ_i, summed into
+     place; bias gradient = Σ_positions δ_i;
    - **Dense on N-D inputs** (acting on the last axis): like a 1×1 conv,
      a_iᵀ δ_i summed over positions;
    - **any other layer with trainable weights** (BatchNormalization,
@@ -289,33 +290,39 @@ def _conv_weight_grads(tf, layer, a, d, b, method: str):
     into the channels (example i is group i: input channels i·c_in.., output
     channels i·c_out..), the filter gradient of a convolution with the layer's
     own strides / dilation / padding, so each group's gradient is one
-    example's. ``"patches"``: ``tf.image.extract_patches`` (same padding
-    rule) and an einsum patches(a_i)ᵀ δ_i (materialises the patches: slower)."""
+    example's. ``"shifted"``: for each kernel offset (u, v), the input window
+    that offset sees (the layer's padding, strides and dilation) times δ, one
+    batched matmul a_uvᵀ δ per offset; no patch array is materialised."""
     kh, kw = (int(k) for k in layer.kernel_size)
     sh, sw = (int(k) for k in layer.strides)
     dh, dw = (int(k) for k in layer.dilation_rate)
-    padding = str(layer.padding).upper()
+    h, w = int(a.shape[1]), int(a.shape[2])
+    ho, wo = int(d.shape[1]), int(d.shape[2])
     c_in, c_out = int(a.shape[-1]), int(d.shape[-1])
     if method == "grouped":
-        h, w = int(a.shape[1]), int(a.shape[2])
-        ho, wo = int(d.shape[1]), int(d.shape[2])
         ag = tf.reshape(tf.transpose(a, (1, 2, 0, 3)), (1, h, w, b * c_in))
         dg = tf.reshape(tf.transpose(d, (1, 2, 0, 3)), (1, ho, wo, b * c_out))
         g = tf.raw_ops.Conv2DBackpropFilter(
             input=ag, filter_sizes=tf.stack([kh, kw, c_in, b * c_out]), out_backprop=dg,
-            strides=[1, sh, sw, 1], dilations=[1, dh, dw, 1], padding=padding)
+            strides=[1, sh, sw, 1], dilations=[1, dh, dw, 1], padding=str(layer.padding).upper())
         g = tf.transpose(tf.reshape(g, (kh, kw, c_in, b, c_out)), (3, 0, 1, 2, 4))
         return tf.reshape(g, (b, -1))
-    patches = tf.image.extract_patches(a, sizes=[1, kh, kw, 1], strides=[1, sh, sw, 1],
-                                       rates=[1, dh, dw, 1], padding=padding)
-    p2 = tf.reshape(patches, (b, -1, kh * kw * c_in))
-    d2 = tf.reshape(d, (b, -1, c_out))
-    return tf.reshape(tf.einsum("bpk,bpc->bkc", p2, d2), (b, -1))
+    if str(layer.padding).lower() == "same":  # TensorFlow's rule: the odd pixel goes after
+        ph = max((ho - 1) * sh + (kh - 1) * dh + 1 - h, 0)
+        pw = max((wo - 1) * sw + (kw - 1) * dw + 1 - w, 0)
+        a = tf.pad(a, [[0, 0], [ph // 2, ph - ph // 2], [pw // 2, pw - pw // 2], [0, 0]])
+    d2 = tf.reshape(d, (-1, ho * wo, c_out))
+    parts = []
+    for u in range(kh):
+        for v in range(kw):
+            window = a[:, u * dh: u * dh + (ho - 1) * sh + 1: sh, v * dw: v * dw + (wo - 1) * sw + 1: sw, :]
+            parts.append(tf.matmul(tf.reshape(window, (-1, ho * wo, c_in)), d2, transpose_a=True))
+    return tf.reshape(tf.stack(parts, axis=1), (b, -1))
 
 
 def _pick_conv_method(tf) -> str:
     """``"grouped"`` if grouped Conv2DBackpropFilter runs here and agrees with
-    the patches method on a small strided, dilated case, else ``"patches"``."""
+    the shifted method on a small strided, dilated case, else ``"shifted"``."""
     import keras
 
     try:
@@ -326,15 +333,15 @@ def _pick_conv_method(tf) -> str:
             a = tf.constant(rng.random((2, 9, 8, 2)), tf.float32)
             z = layer(a)
             d = tf.constant(rng.random(tuple(z.shape)), tf.float32)
-            res = [np.asarray(_conv_weight_grads(tf, layer, a, d, 2, m)) for m in ("grouped", "patches")]
+            res = [np.asarray(_conv_weight_grads(tf, layer, a, d, 2, m)) for m in ("grouped", "shifted")]
             out[str(kw_)] = float(np.abs(res[0] - res[1]).max() / np.abs(res[1]).max())
         if max(out.values()) < 1e-5:
             return "grouped"
-        log.warning("grouped Conv2DBackpropFilter disagrees here (%s): using patches", out)
+        log.warning("grouped Conv2DBackpropFilter disagrees here (%s): using shifted", out)
     except Exception as e:  # noqa: BLE001 - any backend failure: use the portable path
-        log.info("grouped Conv2DBackpropFilter unavailable (%s: %s): using patches",
+        log.info("grouped Conv2DBackpropFilter unavailable (%s: %s): using shifted",
                     type(e).__name__, e)
-    return "patches"
+    return "shifted"
 
 
 _CONV_METHOD: list[str] = []
@@ -432,9 +439,9 @@ class KernelEngine:
                     explicit_vars += [v for v in (step.kernel_var, step.bias_var) if v is not None]
                 if step.kind == "conv":
                     kh, kw = step.layer.kernel_size
-                    if self.conv_method == "patches":
-                        positions = int(np.prod(step.out_shape[:-1]))
-                        work += positions * kh * kw * step.in_shape[-1]  # patches
+                    if self.conv_method == "shifted":  # padded input, one window at a time
+                        work += 2 * int(np.prod(step.in_shape)) \
+                            + kh * kw * step.in_shape[-1] * step.out_shape[-1]
                     else:  # transposed input / delta, grouped output and its transpose
                         work += int(np.prod(step.in_shape)) + int(np.prod(step.out_shape)) \
                             + 2 * kh * kw * step.in_shape[-1] * step.out_shape[-1]

@@ -480,7 +480,7 @@ def test_both_conv_gradient_methods_match_bruteforce(name):
     J = reference_jacobian(model, x)
     # the grouped filter gradient is probed per process (TensorFlow's CPU
     # kernels reject grouped Conv2DBackpropFilter; GPU ones accept it)
-    methods = ["patches"] + (["grouped"] if K.conv_method() == "grouped" else [])
+    methods = ["shifted"] + (["grouped"] if K.conv_method() == "grouped" else [])
     for method in methods:
         eng = K.KernelEngine(model, factorize_dense=False, backend="numpy")
         eng.conv_method = method  # before the first call traces the function

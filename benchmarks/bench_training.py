@@ -1,6 +1,6 @@
 """Seconds per training epoch (SGD, batch 32) on MNIST-3v8-size data.
 
-    python benchmarks/bench_training.py --out benchmarks/results_training.json
+    python benchmarks/bench_training.py --out /tmp/training.json   (run_all.py merges it into results.json)
 
 Times :func:`afterkernel.training.train` (the SGD steps of an epoch, without
 the per-epoch evaluation of the history) for the VGG-like net (26/52), the
@@ -96,7 +96,7 @@ def bench(name: str, epochs: int, n: int | None) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results_training.json")
+    ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--nets", nargs="+", default=["fc", "vgg", "megavgg"], choices=sorted(NETS))
     ap.add_argument("--epochs", type=int, default=3, help="epochs for vgg (fc: 2 more)")

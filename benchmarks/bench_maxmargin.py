@@ -1,0 +1,307 @@
+"""Our max-margin solvers vs scikit-learn's SVC on real after kernels, side by side.
+
+Problem: MNIST 3v8 (11,982 training / 1,984 test images, from
+``--data-dir``/mnist.npz; without it the real MNIST subset shipped in the
+package (``data.source: embedded``), which is smaller: the output says which).
+For each network (``fc`` 4x94, ``vgg`` 26/52) trained 3 epochs with
+``afterkernel.training.train`` (seed 0, the study's defaults), the train Gram
+and the test x train Gram of the after kernel are computed with
+``afterkernel.kernels.after_kernel_gram`` and scaled as in the study (divided
+by the squared mean feature norm, paper §2). They are cached in
+``benchmarks/.cache/`` (git-ignored): the trained weights keyed by the
+sources of the data/models/training modules (training is deterministic), the
+Grams by a hash of those weights and of the images (``--prepare-only`` fills
+the cache and times nothing).
+
+On the same matrix, each timed ``--repeats`` times (median reported):
+
+* ``maxmargin.solve(K, y, solver="exact", tol=1e-4)`` (the study's default),
+* ``maxmargin.solve(K, y, solver="alg1", tol=1e-3)`` and ``tol=1e-2``,
+* ``sklearn.svm.SVC(kernel="precomputed", C=1e10).fit(K, y)`` (libsvm, with an
+  intercept, single-threaded by design; the float64 copy it needs is made
+  outside the timing).
+
+Margins: ours from the solver (no bias; certified within its gap); SVC's
+geometric margin 1/||w||, ||w||^2 = a^T K_SV a with a = ``dual_coef_`` (it has a
+bias, so its margin is >= the no-bias optimum). Test errors: ours from
+``decision_function``/``error_rate``, SVC's from its ``decision_function``.
+
+Entries: ``maxmargin_vs_svc_seconds_{net}`` (value: our exact solver's seconds to
+gap 1e-4; ratio = ours / SVC's fit seconds, < 1 means we are faster),
+``maxmargin_margin_vs_svc_{net}`` (ratio = our margin / SVC's) and
+``alg1_seconds_gap1e-3_{net}`` (comparator: SVC's fit seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+
+from _common import logger, pin_threads
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+
+NETS = {"fc": {"type": "fc", "widths": [94, 94, 94, 94]},
+        "vgg": {"type": "vgg", "widths": [26, 52]}}
+DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+CACHE = HERE / ".cache"
+# Modules whose code determines the cached trained weights.
+WEIGHT_SOURCES = ["afterkernel/data.py", "afterkernel/models.py", "afterkernel/training.py"]
+
+
+log = logger("bench_maxmargin")
+
+
+def load_data(data_dir: Path, cap_train: int | None, cap_test: int | None):
+    from afterkernel.data import load_problem
+
+    if (data_dir / "mnist.npz").exists():
+        d = load_problem("mnist-3v8", source="dir", directory=str(data_dir),
+                         max_train_per_class=cap_train, max_test_per_class=cap_test)
+        what = f"MNIST 3v8 from {data_dir / 'mnist.npz'}"
+    else:
+        d = load_problem("mnist-3v8", source="embedded", max_train_per_class=cap_train,
+                         max_test_per_class=cap_test)
+        what = "MNIST 3v8, the SMALL real subset embedded in the package (mnist.npz not found)"
+    return d, f"{what}: {len(d.y_train)} train / {len(d.y_test)} test"
+
+
+def _src_hash(paths) -> str:
+    h = hashlib.sha256()
+    for src in paths:
+        h.update((REPO / src).read_bytes())
+    return h.hexdigest()[:12]
+
+
+def trained_weights(net: str, data, epochs: int, seed: int, use_cache: bool):
+    """(weights, info) of ``net`` trained ``epochs`` epochs; cached by the
+    sources of the data/models/training modules (training is deterministic)."""
+    key = hashlib.sha256(json.dumps(
+        [net, NETS[net], epochs, seed, int(len(data.y_train)), int(len(data.y_test)),
+         str(data.attrs.get("source_sha256")), _src_hash(WEIGHT_SOURCES)]).encode()).hexdigest()[:16]
+    f = CACHE / f"{net}_e{epochs}_s{seed}_n{len(data.y_train)}_{key}.weights.npz"
+    if use_cache and f.exists():
+        z = np.load(f)
+        weights = [z[k] for k in sorted(k for k in z.files if k.startswith("w"))]
+        return weights, json.loads(str(z["info"]))
+    from afterkernel.training import train
+
+    log(f"{net}: training {epochs} epochs on {len(data.y_train)} examples ...")
+    t0 = time.perf_counter()
+    result = train(data.x_train, data.y_train, data.x_test, data.y_test, NETS[net], seed,
+                   schedule="epochs", snapshot_epochs=(epochs,), architecture_name=net)
+    weights = [np.asarray(w) for w in result.snapshots[f"e{epochs}"]]
+    hist = result.history
+    info = {"train_seconds": time.perf_counter() - t0,
+            "nn_test_error": float(np.asarray(hist["test_error"])[-1]),
+            "nn_train_error": float(np.asarray(hist["train_error"])[-1])}
+    log(f"{net}: trained in {info['train_seconds']:.0f} s")
+    if use_cache:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        np.savez(f, info=np.array(json.dumps(info)), **{f"w{i:03d}": w for i, w in enumerate(weights)})
+    return weights, info
+
+
+def after_kernel_grams(net: str, data, epochs: int, seed: int, use_cache: bool):
+    """(K_train, K_test_train, info), scaled as in the study, float32.
+
+    Cached by a hash of the trained weights and the data: the matrices are
+    then defined mathematically, whatever version of the engine computes them
+    (delete ``benchmarks/.cache`` after fixing a bug in the engine)."""
+    weights, info = trained_weights(net, data, epochs, seed, use_cache)
+    h = hashlib.sha256()
+    for w in weights:
+        h.update(np.ascontiguousarray(w).tobytes())
+    h.update(np.ascontiguousarray(data.x_train).tobytes())
+    h.update(np.ascontiguousarray(data.x_test).tobytes())
+    key = f"{net}_n{len(data.y_train)}_{h.hexdigest()[:16]}"
+    f_tr, f_te, f_meta = (CACHE / f"{key}.train.npy", CACHE / f"{key}.test_train.npy",
+                          CACHE / f"{key}.json")
+    if use_cache and f_tr.exists() and f_te.exists() and f_meta.exists():
+        log(f"{net}: Grams from cache {f_tr.name}")
+        return np.load(f_tr), np.load(f_te), {**info, **json.loads(f_meta.read_text())}
+
+    from afterkernel.kernels import after_kernel_gram, feature_scale
+    from afterkernel.models import build_model
+
+    model = build_model(NETS[net], data.input_shape)
+    model.set_weights(weights)
+    log(f"{net}: train Gram ({len(data.y_train)} examples) ...")
+    t0 = time.perf_counter()
+    k_train = after_kernel_gram(model, data.x_train)
+    t_gram = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    k_test = after_kernel_gram(model, data.x_test, data.x_train)
+    t_gram_test = time.perf_counter() - t0
+    scale = feature_scale(np.diag(k_train).astype(np.float64))
+    k_train /= np.float32(scale**2)
+    k_test /= np.float32(scale**2)
+    meta = {"gram_seconds": t_gram, "gram_test_seconds": t_gram_test, "scale": float(scale),
+            "n_params": int(model.count_params())}
+    log(f"{net}: Grams in {t_gram:.0f} s + {t_gram_test:.0f} s")
+    if use_cache:
+        CACHE.mkdir(parents=True, exist_ok=True)
+        np.save(f_tr, k_train)
+        np.save(f_te, k_test)
+        f_meta.write_text(json.dumps(meta, indent=1))
+    return k_train, k_test, {**info, **meta}
+
+
+def repeat(fn, repeats: int, max_seconds: float):
+    """(last result, [seconds]) of up to ``repeats`` calls, stopping after ``max_seconds``."""
+    secs, out = [], None
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        out = fn()
+        secs.append(time.perf_counter() - t0)
+        if sum(secs) >= max_seconds:
+            break
+    return out, secs
+
+
+def svc_case(k_train, k_test, y_train, y_test, repeats, max_seconds):
+    from sklearn.svm import SVC
+
+    k64 = np.asarray(k_train, dtype=np.float64)
+    y = np.asarray(y_train).astype(int)
+    svc, secs = repeat(lambda: SVC(kernel="precomputed", C=1e10).fit(k64, y), repeats, max_seconds)
+    sv = svc.support_
+    a = svc.dual_coef_[0].astype(np.float64)
+    w2 = float(a @ k64[np.ix_(sv, sv)] @ a)
+    w = np.sqrt(w2)
+    s = 2.0 * y - 1.0
+    # functional margins with the intercept, normalised: the geometric margin achieved
+    f_train = svc.decision_function(k64)
+    achieved = float(np.min(s * f_train) / w)
+    dec_test = svc.decision_function(np.asarray(k_test, dtype=np.float64))
+    test_err = float(np.mean((dec_test > 0).astype(int) != np.asarray(y_test).astype(int)))
+    return {"seconds": secs, "median_seconds": float(np.median(secs)), "margin": 1.0 / w,
+            "margin_achieved": achieved, "n_support": int(len(sv)), "intercept": float(svc.intercept_[0]),
+            "test_error": test_err, "train_error": float(np.mean((f_train > 0) != (y == 1)))}
+
+
+def ours_case(k_train, k_test, y_train, y_test, solver, tol, repeats, max_seconds, max_iter):
+    from afterkernel import maxmargin
+
+    kw = {"solver": solver, "tol": tol}
+    if max_iter:
+        kw["max_iter"] = max_iter
+    res, secs = repeat(lambda: maxmargin.solve(k_train, y_train, **kw), repeats, max_seconds)
+    dec = maxmargin.decision_function(k_test, y_train, res.coef)
+    test_err = float(maxmargin.error_rate(dec, y_test))
+    return {"solver": solver, "tol": tol, "seconds": secs, "median_seconds": float(np.median(secs)),
+            "margin": float(res.margin), "upper_bound": float(res.upper_bound), "gap": float(res.gap),
+            "iterations": int(res.iterations), "converged": bool(res.converged),
+            "separable": bool(res.separable), "test_error": test_err,
+            # dual weights above 1e-6 of the largest (Algorithm 1's softmax weights are never 0)
+            "n_support": int(np.sum(np.asarray(res.coef) > 1e-6 * np.max(np.asarray(res.coef))))}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, required=True, help="JSON list of result entries")
+    ap.add_argument("--details", type=Path, help="JSON with every measurement")
+    ap.add_argument("--quick", action="store_true",
+                    help="smoke test: 400 train / 200 test images per class")
+    ap.add_argument("--nets", nargs="+", default=["fc", "vgg"], choices=sorted(NETS))
+    ap.add_argument("--repeats", type=int, help="timed runs per solver (default 3; quick 2)")
+    ap.add_argument("--max-seconds", type=float, default=240.0,
+                    help="stop repeating a solver after this many timed seconds")
+    ap.add_argument("--max-iter", type=int, default=200000, help="iteration cap of our solvers")
+    ap.add_argument("--epochs", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--data-dir", type=Path, default=DATA_DIR)
+    ap.add_argument("--no-cache", action="store_true")
+    ap.add_argument("--prepare-only", action="store_true",
+                    help="only train and cache the Grams (benchmarks/.cache), time nothing")
+    args = ap.parse_args(argv)
+    repeats = args.repeats or (2 if args.quick else 3)
+    date = dt.datetime.now().isoformat(timespec="seconds")
+
+    pin_threads(args.threads)
+    from afterkernel.runtime import configure_tensorflow
+
+    configure_tensorflow(threads=args.threads, seed=None)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(args.threads)
+    except ImportError:
+        pass
+    import sklearn
+
+    cap = (400, 200) if args.quick else (None, None)
+    data, what = load_data(args.data_dir, *cap)
+    log(f"data: {what}; repeats {repeats}; threads {args.threads}")
+    details = {"date": date, "data": what, "repeats": repeats, "threads": args.threads,
+               "sklearn": sklearn.__version__, "epochs": args.epochs, "seed": args.seed,
+               "nets": {}, "errors": []}
+    entries = []
+    n = len(data.y_train)
+    for net in args.nets:
+        d = details["nets"][net] = {"n_train": n, "n_test": int(len(data.y_test))}
+        try:
+            k_train, k_test, info = after_kernel_grams(net, data, args.epochs, args.seed,
+                                                       not args.no_cache)
+        except Exception as exc:  # noqa: BLE001
+            details["errors"].append(f"{net}: Gram failed: {type(exc).__name__}: {exc}")
+            log(details["errors"][-1])
+            continue
+        d["gram"] = info
+        if args.prepare_only:
+            continue
+        log(f"{net}: SVC ...")
+        svc = d["svc"] = svc_case(k_train, k_test, data.y_train, data.y_test, repeats, args.max_seconds)
+        log(f"{net}: SVC {svc['median_seconds']:.2f} s, margin {svc['margin']:.6g}, "
+            f"test error {svc['test_error']:.4f}")
+        d["ours"] = {}
+        for solver, tol in (("exact", 1e-4), ("alg1", 1e-3), ("alg1", 1e-2)):
+            label = f"{solver}@{tol:g}"
+            try:
+                r = ours_case(k_train, k_test, data.y_train, data.y_test, solver, tol, repeats,
+                              args.max_seconds, args.max_iter)
+            except Exception as exc:  # noqa: BLE001
+                details["errors"].append(f"{net} {label}: {type(exc).__name__}: {exc}")
+                log(details["errors"][-1])
+                continue
+            d["ours"][label] = r
+            log(f"{net}: {label} {r['median_seconds']:.2f} s, {r['iterations']} it, margin "
+                f"{r['margin']:.6g}, gap {r['gap']:.2e}, test error {r['test_error']:.4f}")
+        svc_name = (f"sklearn {sklearn.__version__} SVC(kernel='precomputed', C=1e10).fit, same "
+                    f"matrix (n={n}, single-threaded libsvm)")
+        exact = d["ours"].get("exact@0.0001")
+        if exact:
+            entries.append({"name": f"maxmargin_vs_svc_seconds_{net}", "value": exact["median_seconds"],
+                            "unit": "s", "comparator": svc_name,
+                            "comparator_value": svc["median_seconds"],
+                            "ratio": exact["median_seconds"] / svc["median_seconds"], "date": date})
+            entries.append({"name": f"maxmargin_margin_vs_svc_{net}", "value": exact["margin"],
+                            "unit": "margin (scaled kernel)",
+                            "comparator": "SVC geometric margin 1/||w|| (with intercept)",
+                            "comparator_value": svc["margin"], "ratio": exact["margin"] / svc["margin"],
+                            "date": date})
+        a3 = d["ours"].get("alg1@0.001")
+        if a3:
+            entries.append({"name": f"alg1_seconds_gap1e-3_{net}", "value": a3["median_seconds"],
+                            "unit": "s", "comparator": svc_name,
+                            "comparator_value": svc["median_seconds"],
+                            "ratio": a3["median_seconds"] / svc["median_seconds"], "date": date})
+        del k_train, k_test
+    args.out.write_text(json.dumps(entries, indent=1))
+    if args.details:
+        args.details.write_text(json.dumps(details, indent=1))
+    log(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

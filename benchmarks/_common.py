@@ -24,3 +24,15 @@ def logger(name: str):
     def log(msg: str) -> None:
         print(f"[{name} {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
     return log
+
+
+def write_results(out, entries: list, details_path=None, details=None) -> None:
+    """Write a benchmark's entries (the results.json format) to ``out`` and,
+    when a ``details_path`` is given, its per-case details there, for
+    run_all.py to merge."""
+    import json
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(entries, indent=1) + "\n")
+    if details_path is not None:
+        details_path.write_text(json.dumps(details, indent=1) + "\n")

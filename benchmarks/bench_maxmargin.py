@@ -42,7 +42,7 @@ import sys
 import time
 from pathlib import Path
 
-from _common import logger, pin_threads
+from _common import logger, pin_threads, write_results
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
@@ -296,9 +296,7 @@ def main(argv=None) -> int:
                             "comparator_value": svc["median_seconds"],
                             "ratio": a3["median_seconds"] / svc["median_seconds"], "date": date})
         del k_train, k_test
-    args.out.write_text(json.dumps(entries, indent=1))
-    if args.details:
-        args.details.write_text(json.dumps(details, indent=1))
+    write_results(args.out, entries, args.details, details)
     log(f"wrote {args.out}")
     return 0
 

@@ -49,7 +49,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import logger, pin_threads
+from _common import logger, pin_threads, write_results
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
@@ -285,9 +285,7 @@ def main(argv=None) -> int:
                                       f"nets {', '.join(args.nets)}; leaving out <= {kinks} example(s) "
                                       f"at a max-pool/ReLU kink (over all entries: {worst_all:.1e})",
                         "comparator_value": None, "ratio": None, "date": date})
-    args.out.write_text(json.dumps(entries, indent=1))
-    if args.details:
-        args.details.write_text(json.dumps(details, indent=1))
+    write_results(args.out, entries, args.details, details)
     log(f"wrote {args.out}")
     return 0
 

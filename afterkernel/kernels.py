@@ -19,10 +19,12 @@ Examples are processed in blocks; for each block one ``tf.function``
    (examples are independent within a batch: no batch statistics);
 3. forms the per-example contributions layer by layer:
 
-   - **Dense on 2-D inputs**: nothing explicit. The exact factorisation
-     K_l(i, j) = (a_i·a_j + 1)·(δ_i·δ_j) (the +1 is the bias; dropped without a
-     trainable bias) is applied when Gram tiles are assembled, so only
-     A_l (n×d_in) and D_l (n×d_out) are kept;
+   - **Dense on 2-D inputs** (more than one unit): nothing explicit. The
+     exact factorisation K_l(i, j) = (a_i·a_j + 1)·(δ_i·δ_j) (the +1 is the
+     bias; dropped without a trainable bias) is applied when Gram tiles are
+     assembled, so only Ã_l = [A_l, 1] (n×(d_in+1), the ones column only with
+     a bias) and D_l (n×d_out) are kept; a one-unit layer (the logit) is
+     kept explicit, a_i δ_i, as small as its factors;
    - **Conv2D** (channels_last, groups=1, any strides / dilation, 'same' or
      'valid'): weight gradient of example i = patches(a_i)ᵀ δ_i, computed as
      ONE grouped ``Conv2DBackpropFilter`` with the batch moved into the
@@ -45,18 +47,20 @@ Examples are processed in blocks; for each block one ``tf.function``
 Gram matrices are accumulated tile by tile in float32: a *panel* of rows is
 kept in memory (one contiguous array of explicit gradients plus the dense
 factors, within the budget); its own upper triangle is computed by column
-strips (BLAS syrk for the diagonal squares, gemm above them), then the
-remaining examples are streamed past it in blocks, so only upper tiles are
-computed (and mirrored). When everything fits (FC nets: only the factors;
-VGG on MNIST: one or two panels) each example's gradients are computed once
-or twice. Tiles go to a *sink*: an in-memory array (:class:`GramArray`) or,
-in the kernel job, straight into the HDF5 file. Matmuls run in NumPy
-(OpenBLAS) on CPU and in TensorFlow when TensorFlow sees a GPU (same results
-up to float32 rounding).
+strips (BLAS syrk for the diagonal squares: only their upper triangle is
+computed, every term of the tile is summed there and the result mirrored
+once; gemm above them), then the remaining examples are streamed past it in
+blocks, so only upper tiles are computed (and mirrored). When everything fits
+(FC nets: only the factors; VGG on MNIST: one or two panels) each example's
+gradients are computed once or twice. Tiles go to a *sink*: an in-memory
+array (:class:`GramArray`) or, in the kernel job, straight into the HDF5
+file. Matmuls run in SciPy's BLAS (OpenBLAS) on CPU and in TensorFlow when
+TensorFlow sees a GPU (same results up to float32 rounding).
 
 The budget covers the per-example gradient storage (panel + streamed block)
-and the block's working memory (an estimate); an in-memory Gram (n² floats)
-and TensorFlow's runtime come on top.
+and the block's working memory (an estimate); an in-memory Gram (n² floats),
+two tile-sized scratch arrays for the factors' Grams and TensorFlow's
+runtime come on top.
 """
 
 from __future__ import annotations
@@ -150,7 +154,9 @@ class Rep:
     ``explicit``: (b, P_exp) explicit per-example gradients of the parameters
     not covered by a factorisation, columns in the order of
     ``KernelEngine.explicit_vars`` (None if there are none); ``factors``:
-    per factorised Dense layer (A (b, d_in), D (b, d_out), has_bias);
+    per factorised Dense layer (Ã (b, d_in [+ 1]), D (b, d_out)), Ã being the
+    layer's input with a ones column when it has a bias, so that its Gram
+    term is (Ã Ãᵀ) ⊙ (D Dᵀ);
     ``h``: (b, d) conjugate features h_{L-1}. Arrays are NumPy (CPU backend)
     or tensors (TF backend)."""
 
@@ -163,26 +169,107 @@ class Rep:
         return int(self.h.shape[0])
 
 
+def _syrk_upper(a, c=None) -> np.ndarray:
+    """Upper triangle of a aᵀ by BLAS ssyrk: half the multiply-adds of a aᵀ
+    and no mirrored copy. Fortran-ordered (n, n), written into ``c`` when
+    given; the strict lower triangle is not touched (zero in a new array;
+    :func:`_mirror_upper` completes it)."""
+    from scipy.linalg.blas import ssyrk
+
+    a = np.ascontiguousarray(a, np.float32)
+    if c is None:
+        return ssyrk(1.0, a.T, trans=1)  # aᵀ is Fortran-ordered: no copy
+    return ssyrk(1.0, a.T, beta=0.0, c=c, trans=1, overwrite_c=1)
+
+
+def _gemm_nt(a, b, c=None) -> np.ndarray:
+    """a bᵀ (C-ordered) by BLAS sgemm on the transposed views (no copies);
+    ``c``: a Fortran-ordered (n2, n1) array to write into.
+
+    Tiles use SciPy's BLAS for both products: NumPy and SciPy each bundle an
+    OpenBLAS with its own busy-waiting thread pool, and alternating between
+    the two halves their speed on a small machine."""
+    from scipy.linalg.blas import sgemm
+
+    a = np.ascontiguousarray(a, np.float32)
+    b = np.ascontiguousarray(b, np.float32)
+    if c is None:  # (b aᵀ)ᵀ: Fortran (n2, n1) -> C (n1, n2)
+        return sgemm(1.0, b.T, a.T, trans_a=1).T
+    return sgemm(1.0, b.T, a.T, trans_a=1, beta=0.0, c=c, overwrite_c=1).T
+
+
+def _add_product(out, aa, dd):
+    """``out + aa ⊙ dd``, in place of ``out``; ``out`` None: a new array
+    (``aa`` is scratch: overwritten)."""
+    if out is None:
+        return np.multiply(aa, dd)
+    aa *= dd
+    out += aa
+    return out
+
+
+def _mirror_upper(c) -> np.ndarray:
+    """Copy the upper triangle of square ``c`` onto its lower triangle in
+    place, block by block; returns the symmetric matrix (C-ordered when ``c``
+    is Fortran-ordered: a symmetric matrix is its own transpose)."""
+    n = c.shape[0]
+    for i0 in range(0, n, 256):
+        i1 = min(i0 + 256, n)
+        d = c[i0:i1, i0:i1]
+        low = np.tril_indices(i1 - i0, -1)
+        d[low] = d.T[low]
+        c[i1:, i0:i1] = c[i0:i1, i1:].T
+    return c.T if c.flags.f_contiguous else c
+
+
 class _NumpyOps:
+    """CPU tiles: BLAS through SciPy, elementwise work in NumPy."""
+
     name = "numpy"
 
     def __init__(self):
         self.flops = 0.0
+        self._scratch = {}
+
+    def _buffer(self, key, shape):
+        """A Fortran-ordered float32 scratch array kept between tiles: a new
+        n×n array for every product costs page faults (a third of an FC
+        Gram's time). Zero-initialised, so the strict lower triangle of a
+        ``syrk`` scratch stays zero: syrk and the products leave it there."""
+        buf = self._scratch.get(key)
+        if buf is None or buf.shape != shape:
+            buf = self._scratch[key] = np.zeros(shape, np.float32, order="F")
+        return buf
+
+    def release(self):
+        """Free the scratch arrays."""
+        self._scratch.clear()
 
     @staticmethod
     def from_tf(t):
         return t.numpy()
 
-    def mm_nt(self, a, b):
+    def mm_nt(self, a, b, scratch=None):
+        """a bᵀ; with a ``scratch`` name, into a reused array (valid until
+        the next product with that name)."""
         self.flops += 2.0 * a.shape[0] * b.shape[0] * a.shape[1]
-        return np.matmul(a, b.T)
+        c = None if scratch is None else self._buffer(("gemm", scratch), (b.shape[0], a.shape[0]))
+        return _gemm_nt(a, b, c)
 
-    def syrk(self, a):
-        """a aᵀ, exactly symmetric: NumPy dispatches ``a @ a.T`` to BLAS syrk
-        (half the work)."""
+    def syrk(self, a, scratch=None):
+        """a aᵀ, upper triangle only (:meth:`symmetrize` completes it); with
+        a ``scratch`` name, into a reused array."""
         n, k = a.shape
         self.flops += float(n) * (n + 1) * k
-        return np.matmul(a, a.T)
+        return _syrk_upper(a, None if scratch is None else self._buffer(("syrk", scratch), (n, n)))
+
+    @staticmethod
+    def add_product(out, aa, dd):
+        return _add_product(out, aa, dd)
+
+    @staticmethod
+    def symmetrize(c):
+        return _mirror_upper(c)
 
     @staticmethod
     def rowdot(a, b):
@@ -234,14 +321,24 @@ class _TFOps:
     def from_tf(t):
         return t
 
-    def mm_nt(self, a, b):
+    def release(self):
+        """Nothing to free: TensorFlow owns its buffers."""
+
+    def mm_nt(self, a, b, scratch=None):
         self.flops += 2.0 * int(a.shape[0]) * int(b.shape[0]) * int(a.shape[1])
         return self.tf.matmul(a, b, transpose_b=True)
 
-    def syrk(self, a):
+    def syrk(self, a, scratch=None):
         self.flops += 2.0 * int(a.shape[0]) ** 2 * int(a.shape[1])
-        g = self.tf.matmul(a, a, transpose_b=True)
-        return 0.5 * (g + self.tf.transpose(g))
+        return self.tf.matmul(a, a, transpose_b=True)
+
+    @staticmethod
+    def add_product(out, aa, dd):
+        return aa * dd if out is None else out + aa * dd
+
+    def symmetrize(self, c):
+        """Exactly symmetric (GPU matmuls of a aᵀ need not be)."""
+        return 0.5 * (c + self.tf.transpose(c))
 
     def rowdot(self, a, b):
         return self.tf.reduce_sum(a * b, axis=1)
@@ -422,7 +519,7 @@ class KernelEngine:
     def _layout(self):
         """Which variables are explicit, their column offsets, memory sizes."""
         explicit_vars = []
-        self.factor_dims = []  # (d_in, d_out) per factorised dense step
+        self.factor_dims = []  # columns of (Ã, D) per factorised dense step
         work = 0
         if self.steps is None:
             explicit_vars = list(self.variables)
@@ -430,8 +527,9 @@ class KernelEngine:
             for step in self.steps:
                 if step.kind == "call":
                     continue
-                if step.kind == "dense" and self.factorize_dense:
-                    self.factor_dims.append((step.in_shape[0], step.out_shape[0]))
+                if self._factorised(step):
+                    self.factor_dims.append((step.in_shape[0] + (step.bias_var is not None),
+                                             step.out_shape[0]))
                     continue
                 if step.kind == "generic":
                     explicit_vars += list(step.variables)
@@ -453,6 +551,13 @@ class KernelEngine:
         self.rep_floats = self.p_explicit + sum(a + b for a, b in self.factor_dims)
         # the block's own working set: reps (+ concat copy) and patches
         self.work_floats = work + 2 * self.p_explicit
+
+    def _factorised(self, step) -> bool:
+        """Whether a layer is kept as its factors (A_l, D_l): dense on 2-D
+        inputs with more than one unit. A one-unit layer (the logit) has as
+        many weights as its factors hold numbers, and its explicit gradient
+        a_l δ_l makes its Gram term one matmul with no elementwise product."""
+        return step.kind == "dense" and self.factorize_dense and step.out_shape[0] > 1
 
     def block_size_for(self, block_size: int, budget_mb: float) -> int:
         """Block size within a quarter of the budget (at least 1)."""
@@ -508,8 +613,10 @@ class KernelEngine:
         factors = []
         for (step, a_in, _), d in zip(records, deltas):
             layer = step.layer
-            if step.kind == "dense" and self.factorize_dense:
-                factors.append((a_in, d, step.bias_var is not None))
+            if self._factorised(step):
+                if step.bias_var is not None:
+                    a_in = tf.concat([a_in, tf.ones((b, 1), a_in.dtype)], axis=1)
+                factors.append((a_in, d))
                 continue
             if step.kind == "dense":
                 if step.kernel_var is not None:
@@ -579,7 +686,7 @@ class KernelEngine:
         grads, factors, h = self._fn(tf.convert_to_tensor(x, tf.float32))
         conv = self.ops.from_tf
         rep = Rep(self.ops.gather_columns([conv(g) for g in grads], out),
-                  [(conv(a), conv(d), bool(hb)) for a, d, hb in factors], conv(h))
+                  [(conv(a), conv(d)) for a, d in factors], conv(h))
         self.stats["examples"] += rep.n
         self.stats["rep_seconds"] += time.perf_counter() - t0
         return rep
@@ -597,24 +704,15 @@ class KernelEngine:
 
     def _tile(self, r1: Rep, r2: Rep, symmetric: bool):
         ops = self.ops
-        out = None
-        if r1.explicit is not None:
-            out = ops.syrk(r1.explicit) if symmetric else ops.mm_nt(r1.explicit, r2.explicit)
-        for (a1, d1, hb), (a2, d2, _) in zip(r1.factors, r2.factors):
-            aa = ops.syrk(a1) if symmetric else ops.mm_nt(a1, a2)
-            dd = ops.syrk(d1) if symmetric else ops.mm_nt(d1, d2)
-            if isinstance(aa, np.ndarray):
-                if hb:
-                    aa += 1.0
-                aa *= dd
-                if out is None:
-                    out = aa
-                else:
-                    out += aa
-            else:
-                t = (aa + 1.0 if hb else aa) * dd
-                out = t if out is None else out + t
-        return out
+
+        def gram(u, v, scratch=None):
+            return ops.syrk(u, scratch) if symmetric else ops.mm_nt(u, v, scratch)
+
+        # the tile itself is a new array; the factors' Grams are scratch
+        out = None if r1.explicit is None else gram(r1.explicit, r2.explicit)
+        for (a1, d1), (a2, d2) in zip(r1.factors, r2.factors):
+            out = ops.add_product(out, gram(a1, a2, "a"), gram(d1, d2, "d"))
+        return ops.symmetrize(out) if symmetric else out
 
     def rowdot(self, r1: Rep, r2: Rep):
         """Per-example K(x_i, x'_i) of two blocks of equal length (NumPy (b,))."""
@@ -622,10 +720,10 @@ class KernelEngine:
         out = np.zeros(r1.n, np.float64)
         if r1.explicit is not None:
             out += ops.to_numpy(ops.rowdot(r1.explicit, r2.explicit))
-        for (a1, d1, hb), (a2, d2, _) in zip(r1.factors, r2.factors):
+        for (a1, d1), (a2, d2) in zip(r1.factors, r2.factors):
             aa = ops.to_numpy(ops.rowdot(a1, a2)).astype(np.float64)
             dd = ops.to_numpy(ops.rowdot(d1, d2)).astype(np.float64)
-            out += (aa + 1.0 if hb else aa) * dd
+            out += aa * dd
         return out
 
 
@@ -645,7 +743,6 @@ class _Panel:
         self.filled = 0
         self.explicit = ops.empty(rows, engine.p_explicit) if engine.p_explicit else None
         self.factors = [(ops.empty(rows, di), ops.empty(rows, do)) for di, do in engine.factor_dims]
-        self.bias = [False] * len(self.factors)
 
     def add_block(self, x) -> Rep:
         """Compute the block's representation straight into the next rows."""
@@ -657,8 +754,7 @@ class _Panel:
         if self.explicit is not None and target is None:
             self.explicit = ops.put_rows(self.explicit, i0, rep.explicit)
         self.factors = [(ops.put_rows(pa, i0, a), ops.put_rows(pd, i0, d))
-                        for (pa, pd), (a, d, _) in zip(self.factors, rep.factors)]
-        self.bias = [hb for _, _, hb in rep.factors]
+                        for (pa, pd), (a, d) in zip(self.factors, rep.factors)]
         self.filled += rep.n
         return rep
 
@@ -666,8 +762,7 @@ class _Panel:
         """Rows i0..i1 as a Rep (views on CPU)."""
         ops = self.ops
         ex = None if self.explicit is None else ops.rows(self.explicit, i0, i1)
-        fac = [(ops.rows(a, i0, i1), ops.rows(d, i0, i1), hb)
-               for (a, d), hb in zip(self.factors, self.bias)]
+        fac = [(ops.rows(a, i0, i1), ops.rows(d, i0, i1)) for a, d in self.factors]
         return Rep(ex, fac, np.empty((i1 - i0, 0), np.float32))
 
 
@@ -753,6 +848,7 @@ def gram_with_conjugate(engine: KernelEngine, x, *, block_size: int = DEFAULT_BL
         # one function call per panel: its arrays (and views of them) are freed
         # before the next panel is allocated
         _panel_pass(engine, x, pb, b, sink, H, progress, strip_columns)
+    engine.ops.release()
     progress.finish()
     return sink.result(), (np.empty((0, 0), np.float32) if H[0] is None else H[0])
 
@@ -796,9 +892,9 @@ def feature_gram(h: np.ndarray, sink=None, strip_columns: int = STRIP_COLUMNS):
     sink = GramArray(n) if sink is None else sink
     for c0, c1 in _blocks(n, max(1, int(strip_columns))):
         strip = h[c0:c1]
-        sink.put(c0, c0, np.matmul(strip, strip.T), False)
+        sink.put(c0, c0, _mirror_upper(_syrk_upper(strip)), False)
         if c0 > 0:
-            sink.put(0, c0, np.matmul(h[:c0], strip.T), True)
+            sink.put(0, c0, _gemm_nt(h[:c0], strip), True)
     return sink.result()
 
 
@@ -826,6 +922,7 @@ def _cross_gram(engine: KernelEngine, x1, x2, *, block_size, jacobian_budget_mb,
             progress.add(e - s)
             K[ps:pe, s:e] = ops.to_numpy(engine.tile(head, rep))
         del panel, head
+    ops.release()
     progress.finish()
     return K
 

@@ -240,7 +240,7 @@ def test_conjugate_features_gram_and_scaling(case):
 def test_plan_uses_fast_paths_and_logs_generic_layers(caplog):
     fc, _ = make("fc")
     eng = K.KernelEngine(fc)
-    assert eng.p_explicit == 0 and len(eng.factor_dims) == 4  # FC: factorisation only
+    assert eng.p_explicit == 5 + 1 and len(eng.factor_dims) == 3  # FC: factors; logit explicit
     vgg, _ = make("vgg")
     kinds = [s.kind for s in K.KernelEngine(vgg).steps]
     assert kinds.count("conv") == 4 and "generic" not in kinds

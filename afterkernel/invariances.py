@@ -102,7 +102,7 @@ def target_alignment(G, y) -> float:
     return float(s @ G @ s / (np.linalg.norm(G) * (s @ s)))
 
 
-def invariance_cosines(model, x, *, block_size: int = 256, jacobian_budget_mb: float = 1024,
+def invariance_cosines(model, x, *, block_size: int | None = None, jacobian_budget_mb: float = 1024,
                        engine=None, transforms: Mapping[str, Callable] | None = None) -> dict:
     """Per-example cosines for every perturbation and both kernels:
     ``{"after": {name: (n,)}, "conjugate": {name: (n,)}}``."""
@@ -125,7 +125,7 @@ def summarize_invariances(cos: Mapping[str, np.ndarray]) -> dict[str, float]:
     return out
 
 
-def all_invariances(model, x, *, block_size: int = 256, jacobian_budget_mb: float = 1024,
+def all_invariances(model, x, *, block_size: int | None = None, jacobian_budget_mb: float = 1024,
                     engine=None) -> tuple[dict, dict]:
     """Cosines and their summaries for both kernels:
     (``{kernel: {transform: cosines}}``, ``{kernel: {invariance: mean}}``)."""
@@ -143,7 +143,7 @@ def gram_metrics(after_gram, conjugate_gram, y) -> dict:
     return out
 
 
-def sample_metrics(model, x, y, *, block_size: int = 256, jacobian_budget_mb: float = 1024,
+def sample_metrics(model, x, y, *, block_size: int | None = None, jacobian_budget_mb: float = 1024,
                  engine=None) -> dict:
     """Everything the metrics file holds, from the test sample alone (no train
     set: the Gram matrices are unscaled, which no metric depends on):

@@ -59,8 +59,8 @@ TensorFlow sees a GPU (same results up to float32 rounding).
 
 The budget covers the per-example gradient storage (panel + streamed block)
 and the block's working memory (an estimate); an in-memory Gram (n² floats),
-two tile-sized scratch arrays for the factors' Grams and TensorFlow's
-runtime come on top.
+two tile-sized scratch arrays for the factors' Grams (kept by the engine
+between Grams) and TensorFlow's runtime come on top.
 """
 
 from __future__ import annotations
@@ -74,7 +74,8 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BLOCK_SIZE = 256
+DEFAULT_BLOCK_SIZE = None  # as many examples as a quarter of the budget holds
+AUTO_BLOCK_MAX = 2048  # ... at most: beyond, one TensorFlow call per block gains nothing
 DEFAULT_BUDGET_MB = 1024.0
 STRIP_COLUMNS = 2048  # columns per matmul of a panel's own Gram (big tiles: efficient BLAS)
 _BYTES = 4  # float32
@@ -232,18 +233,15 @@ class _NumpyOps:
         self._scratch = {}
 
     def _buffer(self, key, shape):
-        """A Fortran-ordered float32 scratch array kept between tiles: a new
-        n×n array for every product costs page faults (a third of an FC
-        Gram's time). Zero-initialised, so the strict lower triangle of a
-        ``syrk`` scratch stays zero: syrk and the products leave it there."""
+        """A Fortran-ordered float32 scratch array kept between tiles and
+        Grams (for the engine's lifetime): fresh n×n arrays for every product
+        cost page faults and zeroing, a third of an FC Gram's time.
+        Zero-initialised, so the strict lower triangle of a ``syrk`` scratch
+        stays zero: syrk and the products leave it there."""
         buf = self._scratch.get(key)
         if buf is None or buf.shape != shape:
             buf = self._scratch[key] = np.zeros(shape, np.float32, order="F")
         return buf
-
-    def release(self):
-        """Free the scratch arrays."""
-        self._scratch.clear()
 
     @staticmethod
     def from_tf(t):
@@ -320,9 +318,6 @@ class _TFOps:
     @staticmethod
     def from_tf(t):
         return t
-
-    def release(self):
-        """Nothing to free: TensorFlow owns its buffers."""
 
     def mm_nt(self, a, b, scratch=None):
         self.flops += 2.0 * int(a.shape[0]) * int(b.shape[0]) * int(a.shape[1])
@@ -559,11 +554,14 @@ class KernelEngine:
         a_l δ_l makes its Gram term one matmul with no elementwise product."""
         return step.kind == "dense" and self.factorize_dense and step.out_shape[0] > 1
 
-    def block_size_for(self, block_size: int, budget_mb: float) -> int:
-        """Block size within a quarter of the budget (at least 1)."""
+    def block_size_for(self, block_size: int | None, budget_mb: float) -> int:
+        """Block size within a quarter of the budget (at least 1); ``None``:
+        as large as that allows, up to ``AUTO_BLOCK_MAX`` (nets with small
+        per-example gradients, such as FC nets, get few large TensorFlow calls)."""
         per_example = _BYTES * (self.rep_floats + self.work_floats)
         cap = int(0.25 * budget_mb * 2**20 // max(per_example, 1))
-        return int(max(1, min(int(block_size), cap)))
+        want = AUTO_BLOCK_MAX if block_size is None else int(block_size)
+        return int(max(1, min(want, cap)))
 
     def panel_rows_for(self, block: int, budget_mb: float) -> int:
         """Rows of a panel within the rest of the budget (a multiple of block)."""
@@ -817,7 +815,7 @@ class GramArray:
         return self.K
 
 
-def gram_with_conjugate(engine: KernelEngine, x, *, block_size: int = DEFAULT_BLOCK_SIZE,
+def gram_with_conjugate(engine: KernelEngine, x, *, block_size: int | None = DEFAULT_BLOCK_SIZE,
                         jacobian_budget_mb: float = DEFAULT_BUDGET_MB, sink=None,
                         what: str = "after kernel Gram", panel_rows: int | None = None,
                         strip_columns: int = STRIP_COLUMNS):
@@ -848,7 +846,6 @@ def gram_with_conjugate(engine: KernelEngine, x, *, block_size: int = DEFAULT_BL
         # one function call per panel: its arrays (and views of them) are freed
         # before the next panel is allocated
         _panel_pass(engine, x, pb, b, sink, H, progress, strip_columns)
-    engine.ops.release()
     progress.finish()
     return sink.result(), (np.empty((0, 0), np.float32) if H[0] is None else H[0])
 
@@ -922,7 +919,6 @@ def _cross_gram(engine: KernelEngine, x1, x2, *, block_size, jacobian_budget_mb,
             progress.add(e - s)
             K[ps:pe, s:e] = ops.to_numpy(engine.tile(head, rep))
         del panel, head
-    ops.release()
     progress.finish()
     return K
 
@@ -931,7 +927,7 @@ def _cross_gram(engine: KernelEngine, x1, x2, *, block_size, jacobian_budget_mb,
 # Public API
 # ----------------------------------------------------------------------------
 
-def after_kernel_gram(model, x1, x2=None, *, block_size: int = DEFAULT_BLOCK_SIZE,
+def after_kernel_gram(model, x1, x2=None, *, block_size: int | None = DEFAULT_BLOCK_SIZE,
                       jacobian_budget_mb: float = DEFAULT_BUDGET_MB, backend: str | None = None,
                       engine: KernelEngine | None = None) -> np.ndarray:
     """After-kernel Gram matrix K(x1, x2) = J(x1) J(x2)ᵀ, float32 (n1, n2).
@@ -947,7 +943,7 @@ def after_kernel_gram(model, x1, x2=None, *, block_size: int = DEFAULT_BLOCK_SIZ
                        jacobian_budget_mb=jacobian_budget_mb, what="after kernel cross Gram")
 
 
-def after_kernel_diag(model, x, *, block_size: int = DEFAULT_BLOCK_SIZE,
+def after_kernel_diag(model, x, *, block_size: int | None = DEFAULT_BLOCK_SIZE,
                       jacobian_budget_mb: float = DEFAULT_BUDGET_MB,
                       engine: KernelEngine | None = None) -> np.ndarray:
     """Per-example K(x_i, x_i) = ‖∇θf(x_i)‖² (float64 (n,))."""
@@ -961,7 +957,7 @@ def after_kernel_diag(model, x, *, block_size: int = DEFAULT_BLOCK_SIZE,
     return out
 
 
-def after_kernel_cross_diag(model, x, x_t, *, block_size: int = DEFAULT_BLOCK_SIZE,
+def after_kernel_cross_diag(model, x, x_t, *, block_size: int | None = DEFAULT_BLOCK_SIZE,
                             jacobian_budget_mb: float = DEFAULT_BUDGET_MB,
                             engine: KernelEngine | None = None):
     """Per-example (K(x_i, x'_i), K(x_i, x_i), K(x'_i, x'_i)) for paired
@@ -973,7 +969,7 @@ def after_kernel_cross_diag(model, x, x_t, *, block_size: int = DEFAULT_BLOCK_SI
 
 
 def cross_diagonals(model, x, transforms: dict[str, Callable], *,
-                    block_size: int = DEFAULT_BLOCK_SIZE,
+                    block_size: int | None = DEFAULT_BLOCK_SIZE,
                     jacobian_budget_mb: float = DEFAULT_BUDGET_MB,
                     engine: KernelEngine | None = None, pass_index: bool = False) -> dict:
     """Per-example cross terms of x and T(x) for several transforms at once,

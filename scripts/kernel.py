@@ -169,7 +169,7 @@ def _model_dims(model) -> dict[str, int]:
 # ----------------------------------------------------------------------------
 
 def main(training: str | Path, data: str | Path, gram: str | Path, metrics: str | Path, *,
-         snapshots: list[str], block_size: int = 256, jacobian_budget_mb: float = 1024,
+         snapshots: list[str], block_size: int | None = None, jacobian_budget_mb: float = 1024,
          test_sample: int | None = None, backend: str | None = None) -> dict[str, dict[str, Any]]:
     """Compute and write the Gram and metrics files of the ``snapshots`` of the
     training file ``training`` on the problem file ``data``. Returns each
@@ -204,7 +204,7 @@ def main(training: str | Path, data: str | Path, gram: str | Path, metrics: str 
 
 
 def run_job(model, x_train, y_train, x_test, y_test, gram, metrics, *,
-            root: Mapping[str, Any] | None = None, block_size: int = 256,
+            root: Mapping[str, Any] | None = None, block_size: int | None = None,
             jacobian_budget_mb: float = 1024, test_sample: int | None = None,
             backend: str | None = None) -> dict[str, Any]:
     """One snapshot on arrays: ``model`` with the snapshot's weights (``None``:
@@ -228,8 +228,8 @@ def run_job(model, x_train, y_train, x_test, y_test, gram, metrics, *,
     n, m = len(x_train), len(x_test)
     k = m if test_sample is None else min(int(test_sample), m)
     root = {"diverged": False, **dict(root or {}), "n_test_sample": int(k)}
-    log.info("n_train %d, n_test %d, test sample %d, block %d, budget %s MB", n, m, k,
-             block_size, jacobian_budget_mb)
+    log.info("n_train %d, n_test %d, test sample %d, block %s, budget %s MB", n, m, k,
+             "auto" if block_size is None else block_size, jacobian_budget_mb)
 
     dims: dict[str, int] = {}
     diverged = model is None
@@ -334,7 +334,8 @@ def _cli(argv: list[str] | None = None) -> int:
     ap.add_argument("--snapshots", required=True, nargs="+", help='snapshot names, e.g. e0 e3 or final')
     ap.add_argument("--gram", required=True, type=Path, help="output Gram .h5 file")
     ap.add_argument("--metrics", required=True, type=Path, help="output metrics .h5 file")
-    ap.add_argument("--block-size", type=int, default=256)
+    ap.add_argument("--block-size", type=int, default=None,
+                    help="examples per gradient block (default: as many as a quarter of the budget holds)")
     ap.add_argument("--jacobian-budget-mb", type=float, default=1024)
     ap.add_argument("--test-sample", type=int, default=None, help="first N test images (default all)")
     ap.add_argument("--backend", choices=["numpy", "tensorflow"], default=None,

@@ -283,6 +283,9 @@ def test_block_and_panel_sizes_respect_the_budget():
     assert p % b == 0
     assert (p - b) * 4 * eng.rep_floats <= 0.05 * 2**20
     assert eng.block_size_for(256, 1024) == 256
+    # automatic: as many as a quarter of the budget holds, up to AUTO_BLOCK_MAX
+    assert eng.block_size_for(None, 0.05) == b
+    assert eng.block_size_for(None, 1024) == K.AUTO_BLOCK_MAX
 
 
 def test_sum_network_is_translation_and_swap_invariant():

@@ -75,7 +75,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 DEFAULT_BLOCK_SIZE = None  # as many examples as a quarter of the budget holds
-AUTO_BLOCK_MAX = 2048  # ... at most: beyond, one TensorFlow call per block gains nothing
+AUTO_BLOCK_MAX = 2048  # ... and at most this many (FC nets: a few large TensorFlow calls)
 DEFAULT_BUDGET_MB = 1024.0
 STRIP_COLUMNS = 2048  # columns per matmul of a panel's own Gram (big tiles: efficient BLAS)
 _BYTES = 4  # float32

@@ -53,6 +53,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from _common import write_results
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -303,6 +304,14 @@ def run_child(job: str, test_limit: int | None, budget: float, block: int, timeo
         return json.loads(out.read_text())
 
 
+def rss_entry(name: str, r: dict, limit_gb: float, notes: str) -> dict:
+    """Entry for a child job's peak RSS against the brief's limit."""
+    log.info(notes)
+    return entry(name, r["peak_rss_gb"], "GB (peak RSS, subprocess)", f"target (brief): {limit_gb:g} GB",
+                 limit_gb, r["peak_rss_gb"] / limit_gb, notes, target=f"<= {limit_gb:g} GB",
+                 seconds=round(r["seconds"], 1))
+
+
 def bench_rss(mega_test: int | None) -> list[dict]:
     settings = paper_kernel_settings()
     budget, block = settings["jacobian_budget_mb"], settings["block_size"]
@@ -312,10 +321,7 @@ def bench_rss(mega_test: int | None) -> list[dict]:
              f"HDF5 outputs, invariances and alignment on all test images), VGG-like 26/52, "
              f"{r['source']}, configs/paper.yaml kernels: block {block}, jacobian_budget_mb {budget:g}; "
              f"{r['seconds']:.0f} s on 2 threads; alignment {r['alignment']:.4f}")
-    log.info(notes)
-    entries.append(entry("peak_rss_gb_vgg_mnist3v8", r["peak_rss_gb"], "GB (peak RSS, subprocess)",
-                         "target (brief): 4 GB", 4.0, r["peak_rss_gb"] / 4.0, notes, target="<= 4 GB",
-                         seconds=round(r["seconds"], 1)))
+    entries.append(rss_entry("peak_rss_gb_vgg_mnist3v8", r, 4.0, notes))
     limit = mega_test or None
     r = run_child("mega", limit, budget, block, timeout=1800)
     subset = (" - a SUBSET of the 1,984 (time: ~7 gradient passes per image at ~30-60 images/s "
@@ -324,10 +330,7 @@ def bench_rss(mega_test: int | None) -> list[dict]:
     notes = (f"mega-VGG 119/238, test set only ({r['n_test']} test images{subset}): "
              f"test Gram, alignment, 6 invariances x 2 kernels; {r['source']}, block {block}, "
              f"jacobian_budget_mb {budget:g}; {r['seconds']:.0f} s; alignment {r['alignment']:.4f}")
-    log.info(notes)
-    entries.append(entry("peak_rss_gb_megavgg_test", r["peak_rss_gb"], "GB (peak RSS, subprocess)",
-                         "target (brief): 6 GB", 6.0, r["peak_rss_gb"] / 6.0, notes, target="<= 6 GB",
-                         seconds=round(r["seconds"], 1)))
+    entries.append(rss_entry("peak_rss_gb_megavgg_test", r, 6.0, notes))
     return entries
 
 
@@ -368,8 +371,7 @@ def main(argv=None) -> int:
     if not args.skip_rss:
         mega_test = args.mega_test if args.mega_test is not None else (256 if args.quick else 512)
         entries += bench_rss(mega_test)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(entries, indent=1) + "\n")
+    write_results(args.out, entries)
     for e in entries:
         print(f"{e['name']:28s} {e['value']:>10} {e['unit']:45s} ratio {e['ratio']} (target {e['target']})")
     return 0

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import logging
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
+from _common import write_results
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -111,8 +111,7 @@ def main(argv=None) -> int:
     plan = {"fc": (args.epochs + 2, None), "vgg": (args.epochs, None),
             "megavgg": (args.mega_epochs, args.mega_examples)}
     results = [bench(name, *plan[name]) for name in args.nets]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    write_results(args.out, results)
     for e in results:
         print(f"{e['name']}: {e['value']:.3f} s (comparator {e['comparator_value']} s, ratio {e['ratio']})")
     return 0

@@ -77,6 +77,7 @@ import numpy as np
 import pandas as pd
 
 from afterkernel.io import get_attrs
+from afterkernel.training import snapshot_reached
 
 KEYS = ["study", "run", "problem", "architecture", "family", "augmentation", "learning_rate",
         "seed", "snapshot", "epoch", "kernel"]
@@ -168,18 +169,10 @@ def _read_training(path: Path) -> dict[str, Any]:
 
 
 def _snapshot_reached(training: Mapping[str, Any], snapshot: str) -> bool:
-    """Whether ``snapshot`` holds weights the training genuinely reached
-    (always, unless the run diverged)."""
-    attrs = training["attrs"]
-    if _bool(attrs.get("diverged")) is not True:
-        return True
-    wanted = _snapshot_epoch(snapshot)
-    if wanted is None:  # "final" of a diverged run: the target was not reached
-        return False
-    if snapshot in training["snapshot_epochs"]:
-        return training["snapshot_epochs"][snapshot] == wanted
-    last = attrs.get("last_finite_epoch")
-    return last is not None and not isinstance(last, str) and wanted <= int(last)
+    """Whether ``snapshot`` holds weights the training genuinely reached."""
+    attrs = dict(training["attrs"])
+    attrs["diverged"] = _bool(attrs.get("diverged")) is True
+    return snapshot_reached(attrs, training["snapshot_epochs"], snapshot)
 
 
 def _history_at(training: Mapping[str, Any], epoch: int | None) -> dict[str, float]:

@@ -63,7 +63,7 @@ AUG_LABELS = {False: "no augmentation", True: "augmentation"}
 KERNEL_LABELS = {"after": "after kernel", "conjugate": "conjugate kernel"}
 QUANTITY_LABELS = {"svm_test_error": "SVM (after kernel)", "nn_test_error": "neural network"}
 STUDY_NAMES = {"epochs": "epochs study", "learning_rate": "learning-rate study", "width": "width study"}
-X_LABELS = {"epoch": "Kernel training epochs", "learning_rate": "Learning rate (trained to the loss target)",
+X_LABELS = {"epoch": "Kernel training epochs", "learning_rate": "Learning rate",
             "n_params": "Number of parameters"}
 NOT_IN_CONFIG = "not in this config"
 NO_FINITE = "no finite values\n(all runs diverged)"
@@ -322,7 +322,8 @@ _FIVE_TEXT = ("(a) VGG-like, MNIST 3-vs-8; (b) VGG-like, MNIST 5-vs-6; (c) fully
               "(d) fully connected, MNIST 5-vs-6; (e) VGG-like, CIFAR-10 cats-vs-dogs")
 _EPOCHS = "as a function of the number of epochs the network was trained (0 = the FNTK)"
 _LR = ("as a function of the learning rate, each network trained until its training loss is at most "
-       "the loss target")
+       "the loss target or the epoch cap is reached (hollow markers: not every run reached the target; "
+       "the footnote says how many)")
 _INV = ("average cosine similarity, over the test images, between the after-kernel features of an image "
         "and of its perturbation")
 
@@ -456,9 +457,21 @@ def _match(summary: pd.DataFrame, study: str, where: tuple[tuple[str, Any], ...]
     return mask.astype(bool)
 
 
+def _companion(summary: pd.DataFrame, spec: FigureSpec, c: Curve, quantity: str, x: pd.Series) -> np.ndarray:
+    """Mean of ``quantity`` in the summary groups of curve ``c``'s points at
+    ``x`` (NaN where absent), e.g. the fraction of separable kernels."""
+    d = summary[_match(summary, spec.study, c.where) & (summary["quantity"] == quantity)]
+    means = dict(zip(d[spec.x].astype(float), d["mean"].astype(float)))
+    return np.array([means.get(float(v), np.nan) for v in x], float)
+
+
 def curve_data(summary: pd.DataFrame, spec: FigureSpec, c: Curve) -> pd.DataFrame:
-    """The points of curve ``c``: columns ``x, mean, ci_low, ci_high``,
-    sorted by x, finite x and mean only."""
+    """The points of curve ``c``: columns ``x, mean, ci_low, ci_high, count``
+    (seeds averaged) and the flags drawn as hollow markers:
+    ``not_separable`` (an SVM error where some seed's kernel was not
+    separable, so no hard-margin SVM exists) and ``unreached`` (a
+    learning-rate-study point where some run did not reach the loss target).
+    Sorted by x, finite x and mean only."""
     d = summary[_match(summary, spec.study, c.where) & (summary["quantity"] == c.quantity)]
     if spec.x == "n_params":
         keys = ["problem", "architecture", "augmentation", "epoch", "kernel"]
@@ -475,7 +488,13 @@ def curve_data(summary: pd.DataFrame, spec: FigureSpec, c: Curve) -> pd.DataFram
         log.warning("%s: curve %s %s has several rows at the same x; keeping the first", spec.fig, c.quantity,
                     dict(c.where))
         d = d.drop_duplicates("x")
-    return d[["x", "mean", "ci_low", "ci_high"]].astype(float).reset_index(drop=True)
+    out = d[["x", "mean", "ci_low", "ci_high", "count"]].astype(float).reset_index(drop=True)
+    no_flag = np.zeros(len(out), bool)
+    out["not_separable"] = (_companion(summary, spec, c, "separable", out["x"]) < 1
+                            if c.quantity == "svm_test_error" and spec.x != "n_params" else no_flag)
+    out["unreached"] = (_companion(summary, spec, c, "reached_target", out["x"]) < 1
+                        if spec.study == "learning_rate" else no_flag)
+    return out
 
 
 def panel_status(summary: pd.DataFrame, spec: FigureSpec, panel: Panel,
@@ -525,13 +544,44 @@ class _Styles:
     marker: dict[str, str]
 
 
-def draw(spec: FigureSpec | str, summary: pd.DataFrame):
-    """The matplotlib Figure of ``spec`` (an id or a :class:`FigureSpec`)."""
-    return _draw(spec, summary)[0]
+#: hollow-marker flags of :func:`curve_data` -> legend text
+FLAG_LABELS = {"not_separable": "hollow: kernel not separable\n(some seed; no hard-margin SVM)",
+               "unreached": "hollow: loss target not reached\n(some run)"}
 
 
-def _draw(spec: FigureSpec | str, summary: pd.DataFrame):
-    """(Figure, notes of the panels drawn empty)."""
+@dataclass
+class _Drawn:
+    """What a figure's panels drew: the seed counts per point and the flags."""
+
+    counts: set[int] = field(default_factory=set)
+    flags: set[str] = field(default_factory=set)
+
+
+def _seed_note(counts: set[int]) -> str:
+    if not counts:
+        return ""
+    lo, hi = min(counts), max(counts)
+    n = f"n = {lo}" if lo == hi else f"n = {lo}-{hi}"
+    return f"mean over {n} seed{'s' if hi > 1 else ''} per point"
+
+
+def _unreached_note(summary: pd.DataFrame, training: dict | None) -> str:
+    """How many learning-rate runs of the summary missed the loss target."""
+    r = summary[(summary["study"] == "learning_rate") & (summary["quantity"] == "reached_target")
+                & (summary["kernel"] != "conjugate")]
+    total = int(r["count"].sum())
+    missed = int(round(float(((1 - r["mean"]) * r["count"]).sum())))
+    if not missed:
+        return ""
+    t = training or {}
+    within = (f"training loss <= {t['loss_target']:g} within {t['max_epochs']} epochs"
+              if "loss_target" in t and "max_epochs" in t else "the loss target within the epoch cap")
+    return f"{missed} of {total} learning-rate runs did not reach {within}"
+
+
+def _draw(spec: FigureSpec | str, summary: pd.DataFrame, training: dict | None = None):
+    """(Figure, notes of the panels drawn empty). ``training``: the config's
+    ``loss_target`` and ``max_epochs``, for the note on unreached targets."""
     import matplotlib
     import seaborn as sns
     from matplotlib.figure import Figure
@@ -554,19 +604,25 @@ def _draw(spec: FigureSpec | str, summary: pd.DataFrame):
         for ax in axes[len(panels):]:
             ax.set_axis_off()
         notes = []
+        drawn = _Drawn()
         for ax, panel in zip(axes, panels):
-            note = _draw_panel(ax, spec, panel, summary, styles)
+            note = _draw_panel(ax, spec, panel, summary, styles, drawn)
             if note is not None:
                 notes.append(f"{panel.title}: {note}")
-        footnote = ("mean over seeds; shaded band: 95 % t-interval of the mean" if spec.x == "epoch"
-                    else "mean over seeds; error bars: 95 % t-interval of the mean")
+        band = "shaded band" if spec.x == "epoch" else "error bars"
+        lines = [f"{_seed_note(drawn.counts) or 'mean over seeds'}; {band}: 95 % t-interval of the mean"]
+        if "unreached" in drawn.flags:
+            lines.append(_unreached_note(summary, training))
+        footnote = "\n".join(line for line in lines if line)
         fig.suptitle(textwrap.fill(f"Figure {spec.number}: {spec.title}", int(width * 11)), fontsize=11)
         fig.supxlabel(footnote, fontsize=7, color="0.35", x=0.99, ha="right")
     return fig, notes
 
 
-def _draw_panel(ax, spec: FigureSpec, panel: Panel, summary: pd.DataFrame, styles: _Styles) -> str | None:
-    """Draw ``panel`` on ``ax``; return the note drawn instead, if any."""
+def _draw_panel(ax, spec: FigureSpec, panel: Panel, summary: pd.DataFrame, styles: _Styles,
+                drawn_stats: _Drawn) -> str | None:
+    """Draw ``panel`` on ``ax`` (recording seed counts and flags in
+    ``drawn_stats``); return the note drawn instead, if any."""
     from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
     ax.set_title(panel.title, loc="left")
@@ -582,6 +638,7 @@ def _draw_panel(ax, spec: FigureSpec, panel: Panel, summary: pd.DataFrame, style
     ylabel = panel.ylabel or spec.ylabel
     is_error = "error" in ylabel.lower()
     drawn: list[Curve] = []
+    panel_flags: set[str] = set()
     xs: set[float] = set()
     scale_points: list[float] = []  # the values the y range must show
     init_nn: list[tuple[float, float, Any]] = []  # NN error at initialisation (may go off scale)
@@ -607,6 +664,16 @@ def _draw_panel(ax, spec: FigureSpec, panel: Panel, summary: pd.DataFrame, style
         else:
             yerr = np.vstack([np.where(ok, m - lo, 0.0), np.where(ok, hi - m, 0.0)])
             ax.errorbar(x, m, yerr=yerr, capsize=2.5, elinewidth=0.9, **style)
+        hollow = np.zeros(len(d), bool)
+        for flag in FLAG_LABELS:
+            if d[flag].any():
+                drawn_stats.flags.add(flag)
+                panel_flags.add(flag)
+                hollow |= d[flag].to_numpy(bool)
+        if hollow.any():  # white-faced markers over the filled ones
+            ax.plot(x[hollow], m[hollow], linestyle="none", marker=style["marker"], markersize=4.5,
+                    markerfacecolor="white", markeredgecolor=col, markeredgewidth=1.1, zorder=4)
+        drawn_stats.counts.update(int(n) for n in d["count"])
         at_init = (x == 0) & (c.quantity == "nn_test_error") & (spec.x == "epoch")
         scale_points += list(np.where(ok, hi, m)[~at_init])
         init_nn += [(0.0, v, col) for v in m[at_init]]
@@ -647,7 +714,7 @@ def _draw_panel(ax, spec: FigureSpec, panel: Panel, summary: pd.DataFrame, style
                 ax.annotate(f"\u2191 network at epoch 0: {text}", xy=(0.0, top), xytext=(5, -3),
                             textcoords="offset points", ha="left", va="top", fontsize=7,
                             color=cols.pop() if len(cols) == 1 else "0.3")
-    _legend(ax, drawn, styles)
+    _legend(ax, drawn, styles, panel_flags)
     return None
 
 
@@ -666,9 +733,10 @@ def _sparse_labels(ticks: Sequence[float], decades: float, axis_inches: float = 
     return labels
 
 
-def _legend(ax, drawn: Sequence[Curve], styles: _Styles) -> None:
+def _legend(ax, drawn: Sequence[Curve], styles: _Styles, flags: set[str] = frozenset()) -> None:
     """Beside the panel: the colours' levels, then one entry per level of the
-    line styles and markers that vary in the panel."""
+    line styles and markers that vary in the panel, then the hollow-marker
+    flags the panel shows."""
     from matplotlib.lines import Line2D
 
     if not drawn:
@@ -689,6 +757,10 @@ def _legend(ax, drawn: Sequence[Curve], styles: _Styles) -> None:
                 h = Line2D([], [], color="0.3", linestyle="none", marker=styles.marker[level], markersize=5)
             handles.append(h)
             labels.append(level)
+    for flag in (f for f in FLAG_LABELS if f in flags):
+        handles.append(Line2D([], [], color="0.3", linestyle="none", marker="o", markersize=5,
+                              markerfacecolor="white"))
+        labels.append(FLAG_LABELS[flag])
     ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
               frameon=False, handlelength=2.6)
 
@@ -708,16 +780,17 @@ def _atomic_savefig(fig, path: str | os.PathLike, fmt: str, **kwargs: Any) -> No
 
 
 def render(fig_id: str, summary: pd.DataFrame | str | os.PathLike, png: str | os.PathLike | None = None,
-           svg: str | os.PathLike | None = None, dpi: int = 150) -> list[str]:
+           svg: str | os.PathLike | None = None, dpi: int = 150, training: dict | None = None) -> list[str]:
     """Draw figure ``fig_id`` from ``summary`` (a DataFrame or the path of
-    ``summary.csv``) and write it as PNG and/or SVG (atomically). Returns
-    the notes of the panels drawn empty."""
+    ``summary.csv``) and write it as PNG and/or SVG (atomically); ``training``
+    (``loss_target``, ``max_epochs``) words the note on unreached targets.
+    Returns the notes of the panels drawn empty."""
     import matplotlib
 
     spec = FIGURES[fig_id]
     if not isinstance(summary, pd.DataFrame):
         summary = read_summary(summary)
-    fig, notes = _draw(spec, summary)
+    fig, notes = _draw(spec, summary, training)
     with matplotlib.rc_context(_rc()):
         if png is not None:
             _atomic_savefig(fig, png, "png", dpi=dpi, metadata={"Software": None})

@@ -77,6 +77,7 @@ log = logging.getLogger(__name__)
 DEFAULT_BLOCK_SIZE = None  # as many examples as a quarter of the budget holds
 AUTO_BLOCK_MAX = 2048  # ... and at most this many (FC nets: a few large TensorFlow calls)
 DEFAULT_BUDGET_MB = 1024.0
+ROWDOT_COLUMNS = 65536  # columns per float64 chunk of a per-example dot product
 STRIP_COLUMNS = 2048  # columns per matmul of a panel's own Gram (big tiles: efficient BLAS)
 _BYTES = 4  # float32
 
@@ -271,7 +272,13 @@ class _NumpyOps:
 
     @staticmethod
     def rowdot(a, b):
-        return np.einsum("ij,ij->i", a, b)
+        # float64 products and sums (a float32 dot of 10^6-dim gradients is
+        # off by ~1e-4 relative), in column chunks so no float64 copy of a block
+        out = np.zeros(a.shape[0], np.float64)
+        for c in range(0, a.shape[1], ROWDOT_COLUMNS):
+            out += np.einsum("ij,ij->i", a[:, c:c + ROWDOT_COLUMNS].astype(np.float64),
+                             b[:, c:c + ROWDOT_COLUMNS].astype(np.float64))
+        return out
 
     @staticmethod
     def to_numpy(a):
@@ -336,7 +343,8 @@ class _TFOps:
         return 0.5 * (c + self.tf.transpose(c))
 
     def rowdot(self, a, b):
-        return self.tf.reduce_sum(a * b, axis=1)
+        tf = self.tf
+        return tf.reduce_sum(tf.cast(a, tf.float64) * tf.cast(b, tf.float64), axis=1)
 
     @staticmethod
     def to_numpy(a):
@@ -713,15 +721,14 @@ class KernelEngine:
         return ops.symmetrize(out) if symmetric else out
 
     def rowdot(self, r1: Rep, r2: Rep):
-        """Per-example K(x_i, x'_i) of two blocks of equal length (NumPy (b,))."""
+        """Per-example K(x_i, x'_i) of two blocks of equal length (NumPy
+        float64 (b,), products and sums in float64: these give the cosines)."""
         ops = self.ops
         out = np.zeros(r1.n, np.float64)
         if r1.explicit is not None:
             out += ops.to_numpy(ops.rowdot(r1.explicit, r2.explicit))
         for (a1, d1), (a2, d2) in zip(r1.factors, r2.factors):
-            aa = ops.to_numpy(ops.rowdot(a1, a2)).astype(np.float64)
-            dd = ops.to_numpy(ops.rowdot(d1, d2)).astype(np.float64)
-            out += aa * dd
+            out += ops.to_numpy(ops.rowdot(a1, a2)) * ops.to_numpy(ops.rowdot(d1, d2))
         return out
 
 

@@ -26,7 +26,9 @@ raises. The diverging epoch's weights are discarded: the ``final`` snapshot
 *last finite weights*, those at the end of the last healthy epoch, and its
 ``epoch`` (``snapshot_epochs[name]``) is the epoch those weights come from,
 which may differ from the number in the snapshot's name. ``epochs_used``
-counts the epochs trained, the diverging one included.
+counts the epochs trained, the diverging one included; ``diverged_at_epoch``
+is that epoch (-1: no divergence). The snapshots before it are genuine and
+keep their kernels and metrics (:func:`snapshot_reached`).
 
 History, one row per epoch from 0 (before training): ``train_loss`` (the mean
 cross-entropy on the whole training set, model in inference mode, no
@@ -35,14 +37,17 @@ predicted when the logit is > 0; the original code used Keras' "accuracy",
 which thresholds the logit at 0.5, a small bias) and ``seconds`` (wall time
 of the epoch's SGD steps).
 
-Augmentation (``augmentation={"rotation_degrees": 15, "shift_pixels": 1}``)
-applies Keras' ``RandomRotation`` and ``RandomTranslation`` to the training
-batches only; see :func:`augmentation_layer`.
+Augmentation (``augmentation={"rotation_degrees": 15, "shift_pixels": 1}``),
+on the training batches only, is ImageDataGenerator's rotation and shift as
+the paper meant it: per image one affine map, a rotation of up to ±15° about
+the centre composed with a shift of -1, 0 or 1 pixels along each axis,
+bilinear interpolation, edge fill; the original code's
+``width_shift_range=1`` never shifted. See :func:`augmentation_layer`.
 
 Determinism: :func:`train` seeds everything from ``seed``: the initial weights
 (``build_model(spec, shape, seed)`` calls ``keras.utils.set_random_seed``),
 the per-epoch permutations (a NumPy generator of its own) and augmentation
-(layers with their own seeded generators); TensorFlow's op determinism is
+(seeded Keras generators of its own); TensorFlow's op determinism is
 switched on. So the same call gives bit-identical weights on CPU, within one
 process (the state of an earlier training does not leak into the next) and
 across processes, *for the same number of intra-op threads* on the same
@@ -90,57 +95,100 @@ class TrainingResult:
 
 def augmentation_layer(rotation_degrees: float = 15.0, shift_pixels: int = 1, seed: int = 0,
                        input_shape: Sequence[int] | None = None, *,
-                       interpolation: str = "nearest", fill_mode: str = "constant",
+                       interpolation: str = "bilinear", fill_mode: str = "nearest",
                        fill_value: float = 0.0):
-    """The training augmentation: a random rotation of up to
-    ±``rotation_degrees`` about the image centre, then a random shift by an
-    integer number of pixels in {-``shift_pixels``, ..., ``shift_pixels``},
-    drawn uniformly and independently for each axis and each image.
+    """The training augmentation of ``ImageDataGenerator(rotation_range=15,
+    width_shift_range=1, height_shift_range=1)`` as the paper meant it.
 
-    Built from Keras' ``RandomRotation`` and ``RandomTranslation`` (seeded
-    with ``seed``; active only when called with ``training=True``).
+    Per image: an angle uniform in ±``rotation_degrees`` and a shift drawn
+    uniformly from the integers {-``shift_pixels``, ..., ``shift_pixels``},
+    independently for rows and columns; then one affine map, the rotation
+    about the centre composed with the shift (:func:`affine_warp`).
 
-    - ``RandomTranslation`` takes *fractions* of the height/width: a shift
-      factor of ``(k + 0.5) / H`` draws a real shift uniform in
-      [-(k+0.5), k+0.5] pixels, which nearest-neighbour resampling rounds to
-      an integer in {-k, ..., k}, each with probability 1/(2k+1); that is
-      exactly the integer-shift semantics ImageDataGenerator documents. The
-      original code passed ``width_shift_range=1`` (an int) to
-      ImageDataGenerator, which draws shifts from ``range(1) = {0}``: its
-      augmentation never shifted. Here ``shift_pixels=1`` really shifts by
-      up to one pixel each way (the paper's intent).
-    - Interpolation ``"nearest"`` keeps shifts exact (no blur) and the pixel
-      values unchanged, and matches the perturbations with which invariance
-      is measured (nearest, zero fill). The original's ImageDataGenerator
-      rotated with bilinear interpolation.
-    - Fill ``"constant"`` with 0: MNIST digits sit on a black background, so
-      this equals the original's edge replication (``fill_mode="nearest"``)
-      there; on CIFAR it gives black corners rather than smeared edges, the
-      same fill as the invariance perturbations.
+    As in the original code: one resampling per image, bilinear
+    interpolation, edge replication (``fill_mode="nearest"``). Unlike it:
+    real shifts; its integer ``width_shift_range=1`` drew them from
+    ``range(1) = {0}`` and never shifted. (The invariance perturbations of
+    :mod:`afterkernel.transforms` use nearest and zero fill instead.)
 
-    ``input_shape`` (H, W, C) fixes H and W for the shift fractions; without
-    it 28×28 is assumed. Returns a ``keras.Sequential`` of the two layers
-    (either may be omitted when its amount is 0).
+    Returns a callable ``aug(images, training=...)``, the identity unless
+    ``training`` is true, seeded by ``seed`` (angles and shifts from
+    independent streams). ``input_shape`` (H, W, C), if given, is checked
+    against the images.
     """
+    try:
+        k = int(shift_pixels)
+    except (TypeError, ValueError, OverflowError):
+        k = -1
+    if k != shift_pixels or k < 0:
+        raise ValueError(f"shift_pixels must be a non-negative integer, got {shift_pixels!r}")
+    degrees = float(rotation_degrees)
+    if not 0.0 <= degrees < math.inf:
+        raise ValueError(f"rotation_degrees must be finite and >= 0, got {rotation_degrees!r}")
+    size = None if input_shape is None else (int(input_shape[0]), int(input_shape[1]))
+    return _RandomAffine(degrees, k, int(seed), size,
+                         dict(interpolation=interpolation, fill_mode=fill_mode, fill_value=fill_value))
+
+
+class _RandomAffine:
+    """The callable of :func:`augmentation_layer`."""
+
+    def __init__(self, rotation_degrees: float, shift_pixels: int, seed: int,
+                 size: tuple[int, int] | None, warp_kw: dict):
+        import keras
+
+        self.rotation_degrees, self.shift_pixels, self.size, self.warp_kw = (
+            rotation_degrees, shift_pixels, size, warp_kw)
+        # Keras' generators keep their state in a variable, so successive
+        # batches inside one tf.function get fresh draws.
+        self.angle_seed = keras.random.SeedGenerator(_derived_seed(seed, 1))
+        self.shift_seed = keras.random.SeedGenerator(_derived_seed(seed, 2))
+
+    def sample(self, n):
+        """``n`` angles (degrees) and (n, 2) integer (row, column) shifts."""
+        import keras
+
+        r, k = self.rotation_degrees, self.shift_pixels
+        angles = keras.random.uniform((n,), -r, r, dtype="float32", seed=self.angle_seed)
+        shifts = keras.random.randint((n, 2), -k, k + 1, dtype="int32", seed=self.shift_seed)
+        return angles, shifts
+
+    def __call__(self, images, training=False):
+        if not training:
+            return images
+        import keras
+
+        images = keras.ops.convert_to_tensor(images)
+        if self.size is not None and tuple(images.shape[1:3]) != self.size:
+            raise ValueError(f"images of shape {tuple(images.shape)}, expected {self.size} pixels")
+        angles, shifts = self.sample(keras.ops.shape(images)[0])
+        return affine_warp(images, angles, shifts, **self.warp_kw)
+
+
+def affine_warp(images, angles, shifts, *, interpolation: str = "bilinear",
+                fill_mode: str = "nearest", fill_value: float = 0.0):
+    """Warp each image of ``images`` (n, H, W, C) by one affine map, as
+    keras-preprocessing's ``apply_affine_transform(x, theta, tx, ty)``: the
+    output pixel p = (row, column) takes the input at o + R(θ)(p - o + t),
+    o = ((H-1)/2, (W-1)/2) the centre, θ = ``angles`` (n,) in degrees, t =
+    ``shifts`` (n, 2) = (tx, ty) in pixels along (rows, columns)."""
     import keras
 
-    h, w = (28, 28) if input_shape is None else (int(input_shape[0]), int(input_shape[1]))
-    seed = int(seed)
-    layers = []
-    if rotation_degrees:
-        layers.append(keras.layers.RandomRotation(
-            factor=float(rotation_degrees) / 360.0, fill_mode=fill_mode,
-            interpolation=interpolation, fill_value=fill_value,
-            seed=_derived_seed(seed, 1), name="random_rotation"))
-    if shift_pixels:
-        k = int(shift_pixels)
-        if k != shift_pixels or k < 0:
-            raise ValueError(f"shift_pixels must be a non-negative integer, got {shift_pixels!r}")
-        layers.append(keras.layers.RandomTranslation(
-            height_factor=(k + 0.5) / h, width_factor=(k + 0.5) / w,
-            fill_mode=fill_mode, interpolation="nearest", fill_value=fill_value,
-            seed=_derived_seed(seed, 2), name="random_translation"))
-    return keras.Sequential(layers, name="augmentation")
+    ops = keras.ops
+    images = ops.convert_to_tensor(images)
+    oy, ox = (images.shape[1] - 1) / 2.0, (images.shape[2] - 1) / 2.0
+    theta = ops.deg2rad(ops.cast(angles, "float32"))
+    c, s = ops.cos(theta), ops.sin(theta)
+    shifts = ops.cast(shifts, "float32")
+    dy, dx = shifts[:, 0] - oy, shifts[:, 1] - ox
+    zeros = ops.zeros_like(c)
+    # keras.ops.image.affine_transform maps output (x, y) = (column, row) to
+    # input coordinates; R acts on (row, column) as in ImageDataGenerator.
+    transform = ops.stack([c, s, ox + s * dy + c * dx,
+                           -s, c, oy + c * dy - s * dx, zeros, zeros], axis=1)
+    return ops.image.affine_transform(images, transform, interpolation=interpolation,
+                                      fill_mode=fill_mode, fill_value=fill_value,
+                                      data_format="channels_last")
 
 
 def _derived_seed(seed: int, stream: int) -> int:
@@ -350,6 +398,7 @@ def train(x_train, y_train, x_test, y_test, arch_spec: dict, seed: int, *,
         "reached_target": reached,
         "diverged": bool(diverged),
         "last_finite_epoch": int(last_good[0]),
+        "diverged_at_epoch": int(epochs_used) if diverged else -1,
         "n_params": n_params,
         "n_train": int(len(x_train)),
         "n_test": int(len(x_test)),
@@ -414,6 +463,24 @@ def read_training(path) -> TrainingResult:
     return TrainingResult(snapshots={n: w for _, _, n, w in items},
                           snapshot_epochs={n: e for e, _, n, _ in items},
                           history=history, attrs=attrs)
+
+
+def snapshot_reached(attrs: dict, snapshot_epochs: dict[str, int], snapshot: str) -> bool:
+    """Whether ``snapshot`` holds weights the training genuinely reached: always
+    unless the run diverged; then the epochs-schedule snapshots before the
+    divergence (their ``epoch`` equals the number in their name) are kept,
+    and the later ones, which repeat the last finite weights, and ``final``
+    (the loss target was not reached) are not."""
+    if not bool(attrs.get("diverged", False)):
+        return True
+    name = str(snapshot)
+    if not (name.startswith("e") and name[1:].isdigit()):
+        return False
+    wanted = int(name[1:])
+    if snapshot in snapshot_epochs:
+        return int(snapshot_epochs[snapshot]) == wanted
+    last = attrs.get("last_finite_epoch")
+    return last is not None and not isinstance(last, str) and wanted <= int(last)
 
 
 def model_from_result(result: TrainingResult, snapshot: str):

@@ -25,7 +25,7 @@ rule aggregate:
     params:
         # the tidy table's rows, with the width study's network family
         rows=add_families(get_rows_param(), config["studies"].get("width")),
-        code=code_hash("io", "aggregate"),
+        code=code_hash("io", "aggregate", "training"),
     conda:
         "../envs/afterkernel.yaml"
     script:

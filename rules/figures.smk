@@ -30,6 +30,8 @@ for _fig in FIGURES.values():
             f"logs/figures/{_fig.fig}.log",
         params:
             fig=_fig.fig,
+            # words the note on learning-rate runs that missed the loss target
+            training={k: config["training"][k] for k in ("loss_target", "max_epochs")},
             code=code_hash("figures", "aggregate"),
         conda:
             "../envs/afterkernel.yaml"

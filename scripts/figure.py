@@ -33,14 +33,16 @@ from afterkernel.figures import FIGURES, render  # noqa: E402
 log = logging.getLogger("figure")
 
 
-def main(summary: str | Path, fig: str, png: str | Path, svg: str | Path | None = None) -> list[str]:
+def main(summary: str | Path, fig: str, png: str | Path, svg: str | Path | None = None,
+         training: dict | None = None) -> list[str]:
     """Draw figure ``fig`` from the summary CSV into ``png`` (and ``svg``);
-    return the notes of the panels drawn empty."""
+    ``training``: the config's ``loss_target`` and ``max_epochs``. Return the
+    notes of the panels drawn empty."""
     if fig not in FIGURES:
         raise KeyError(f"unknown figure {fig!r}; known: {', '.join(FIGURES)}")
     spec = FIGURES[fig]
     log.info("Figure %d (%s): %s, from %s", spec.number, fig, spec.title, summary)
-    notes = render(fig, summary, png, svg)
+    notes = render(fig, summary, png, svg, training=training)
     for note in notes:
         log.warning("panel %s", note)
     log.info("wrote %s%s", png, f" and {svg}" if svg else "")
@@ -50,7 +52,7 @@ def main(summary: str | Path, fig: str, png: str | Path, svg: str | Path | None 
 def _from_snakemake(smk: Any) -> None:
     setup_logging(smk.log[0] if len(smk.log) else None)
     try:
-        main(smk.input.summary, smk.params.fig, smk.output.png, smk.output.svg)
+        main(smk.input.summary, smk.params.fig, smk.output.png, smk.output.svg, dict(smk.params.training))
     except Exception:
         log.exception("figure failed")
         raise

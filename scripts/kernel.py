@@ -10,15 +10,20 @@ One job per run: TensorFlow starts once, and each snapshot the studies need
   and the same under ``conjugate/``, float32, features rescaled so that the
   mean L2 norm of the train embeddings is 1 (the kernels are divided by
   ``scale**2``; ``scale`` and ``dimension`` are attrs of each group).
-- ``{run}.metrics.h5``: per snapshot and kernel ``invariance/{transform}``
-  (cosine per image of the test sample), attrs ``translation, rotation,
-  zoom, swap, effective_rank, target_alignment``; snapshot attrs
-  ``alignment`` (after vs conjugate on the test-sample Gram matrices) and
-  ``n_test_sample``.
+- ``{run}.metrics.h5``: ``test_sample_index`` (int64 (k,): the test images
+  of the sample, a seeded class-balanced draw shared by every run of the
+  problem, ``afterkernel.data.draw_test_sample``); per snapshot and kernel
+  ``invariance/{transform}`` (cosine per image of the test sample), attrs
+  ``translation, rotation, zoom, swap, effective_rank, target_alignment``;
+  snapshot attrs ``alignment`` (after vs conjugate on the test-sample Gram
+  matrices) and ``n_test_sample``.
 
-A diverged snapshot (training attr ``diverged``, or non-finite weights or
-kernel values) gets groups with ``diverged=True`` and NaN-filled arrays of the
-usual shapes (stored as HDF5 fill values: no space on disk).
+A snapshot that the training did not genuinely reach (the run diverged
+before it: ``afterkernel.training.snapshot_reached``) or whose weights or
+kernel values are not finite gets groups with ``diverged=True`` and
+NaN-filled arrays of the usual shapes (stored as HDF5 fill values: no space
+on disk). The snapshots a diverged run reached before diverging are computed
+as usual.
 
 Run by Snakemake (``script:`` directive) with ``snakemake.input.training``,
 ``snakemake.input.data``, ``snakemake.output.gram``, ``snakemake.output.metrics``,
@@ -68,11 +73,14 @@ class GramFileSink:
     built tile by tile (``afterkernel.kernels.gram_with_conjugate`` /
     ``feature_gram``): tiles go straight to the HDF5 datasets ``train`` (n, n)
     and ``test_train`` (m, n) of ``group``, so the (n+m)² matrix is never held
-    in memory. Kept in memory: the test-sample Gram (k, k), the train
-    diagonal (for the scale) and whether every value was finite."""
+    in memory. Kept in memory: the Gram of the test sample (the test images
+    ``sample_index``, sorted; (k, k)), the train diagonal (for the scale) and
+    whether every value was finite."""
 
-    def __init__(self, group, n: int, m: int, k: int):
-        self.n, self.m, self.k = n, m, k
+    def __init__(self, group, n: int, m: int, sample_index: np.ndarray):
+        self.n, self.m = n, m
+        self.sample_rows = n + np.asarray(sample_index, np.int64)  # rows of [train; test]
+        k = len(self.sample_rows)
         self.train = group.create_dataset("train", shape=(n, n), dtype="f4")
         self.test_train = group.create_dataset("test_train", shape=(m, n), dtype="f4")
         self.sample = np.zeros((k, k), np.float32)
@@ -88,8 +96,13 @@ class GramFileSink:
             self._emit(c0, r0, tile.T)
         self.seconds += time.perf_counter() - t0
 
+    def _sample_positions(self, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """(positions in the sample, rows of [train; test]) of the sample rows in [lo, hi)."""
+        a, b = np.searchsorted(self.sample_rows, (lo, hi))
+        return np.arange(a, b), self.sample_rows[a:b]
+
     def _emit(self, r0: int, c0: int, t: np.ndarray) -> None:
-        n, k = self.n, self.k
+        n = self.n
         r1, c1 = r0 + t.shape[0], c0 + t.shape[1]
         b0, b1 = c0, min(c1, n)  # train columns
         if b0 < b1:
@@ -103,10 +116,10 @@ class GramFileSink:
             a0, a1 = max(r0, n), r1
             if a0 < a1:
                 self.test_train[a0 - n:a1 - n, b0:b1] = t[a0 - r0:a1 - r0, b0 - c0:b1 - c0]
-        a0, a1 = max(r0, n), min(r1, n + k)
-        s0, s1 = max(c0, n), min(c1, n + k)
-        if a0 < a1 and s0 < s1:
-            self.sample[a0 - n:a1 - n, s0 - n:s1 - n] = t[a0 - r0:a1 - r0, s0 - c0:s1 - c0]
+        pr, rows = self._sample_positions(r0, r1)
+        pc, cols = self._sample_positions(c0, c1)
+        if len(pr) and len(pc):
+            self.sample[np.ix_(pr, pc)] = t[np.ix_(rows - r0, cols - c0)]
 
     def result(self):
         return self
@@ -175,9 +188,9 @@ def main(training: str | Path, data: str | Path, gram: str | Path, metrics: str 
     training file ``training`` on the problem file ``data``. Returns each
     snapshot's metrics attrs. TensorFlow should have been configured with
     :func:`afterkernel.runtime.configure_tensorflow` first."""
-    from afterkernel.data import read_problem
+    from afterkernel.data import draw_test_sample, read_problem
     from afterkernel.io import atomic_h5
-    from afterkernel.training import model_from_result, read_training
+    from afterkernel.training import model_from_result, read_training, snapshot_reached
 
     run = read_training(training)
     problem = read_problem(data)
@@ -189,12 +202,15 @@ def main(training: str | Path, data: str | Path, gram: str | Path, metrics: str 
     with atomic_h5(gram) as fg, atomic_h5(metrics) as fm:
         fg.create_dataset("y_train", data=np.asarray(problem.y_train, np.uint8))
         fg.create_dataset("y_test", data=np.asarray(problem.y_test, np.uint8))
+        fm.create_dataset("test_sample_index", data=draw_test_sample(problem.y_test, test_sample))
         for snapshot in snapshots:
             root = {"snapshot": snapshot, "epoch": int(run.snapshot_epochs.get(snapshot, -1)),
                     "diverged": False, "n_params": int(attrs.get("n_params", -1)),
                     "architecture": attrs.get("architecture", ""), "problem": attrs.get("problem", "")}
             log.info("kernel job: %s snapshot %s (epoch %s)", training, snapshot, root["epoch"])
-            model = None if attrs.get("diverged", False) else model_from_result(run, snapshot)
+            # a diverged run keeps the snapshots it reached before diverging
+            reached = snapshot_reached(attrs, run.snapshot_epochs, snapshot)
+            model = model_from_result(run, snapshot) if reached else None
             out[snapshot] = run_job(model, problem.x_train, problem.y_train, problem.x_test,
                                     problem.y_test, fg.create_group(snapshot), fm.create_group(snapshot),
                                     root=root, block_size=block_size,
@@ -212,6 +228,7 @@ def run_job(model, x_train, y_train, x_test, y_test, gram, metrics, *,
     HDF5 groups ``gram`` and ``metrics`` (or, given paths, into two new
     files). ``root``: attrs for both (snapshot, epoch, architecture, ...).
     Returns the metrics attrs."""
+    from afterkernel.data import draw_test_sample
     from afterkernel.invariances import all_invariances, gram_metrics
     from afterkernel.io import atomic_h5, set_attrs
     from afterkernel.kernels import KernelEngine, feature_gram, feature_scale, gram_with_conjugate
@@ -220,13 +237,15 @@ def run_job(model, x_train, y_train, x_test, y_test, gram, metrics, *,
         with atomic_h5(gram) as fg, atomic_h5(metrics) as fm:
             fg.create_dataset("y_train", data=np.asarray(y_train, np.uint8))
             fg.create_dataset("y_test", data=np.asarray(y_test, np.uint8))
+            fm.create_dataset("test_sample_index", data=draw_test_sample(y_test, test_sample))
             return run_job(model, x_train, y_train, x_test, y_test, fg, fm, root=root,
                            block_size=block_size, jacobian_budget_mb=jacobian_budget_mb,
                            test_sample=test_sample, backend=backend)
 
     t_start = time.perf_counter()
     n, m = len(x_train), len(x_test)
-    k = m if test_sample is None else min(int(test_sample), m)
+    sample = draw_test_sample(y_test, test_sample)
+    k = len(sample)
     root = {"diverged": False, **dict(root or {}), "n_test_sample": int(k)}
     log.info("n_train %d, n_test %d, test sample %d, block %s, budget %s MB", n, m, k,
              "auto" if block_size is None else block_size, jacobian_budget_mb)
@@ -250,7 +269,7 @@ def run_job(model, x_train, y_train, x_test, y_test, gram, metrics, *,
         # test-sample Gram in one pass, and the conjugate features for free;
         # tiles go straight to the file (no (n+m)² matrix in memory).
         z = np.concatenate([x_train, x_test]).astype(np.float32, copy=False)
-        after = GramFileSink(gram.require_group("after"), n, m, k)
+        after = GramFileSink(gram.require_group("after"), n, m, sample)
         _, H = gram_with_conjugate(engine, z, block_size=block_size,
                                    jacobian_budget_mb=jacobian_budget_mb, sink=after)
         del z
@@ -270,15 +289,15 @@ def run_job(model, x_train, y_train, x_test, y_test, gram, metrics, *,
         if not np.isfinite(c_scale) or c_scale <= 0:
             raise Diverged(f"conjugate scale {c_scale}")
         H *= np.float32(1.0 / c_scale)
-        conj = GramFileSink(gram.require_group("conjugate"), n, m, k)
+        conj = GramFileSink(gram.require_group("conjugate"), n, m, sample)
         feature_gram(H, sink=conj)
         del H
         set_attrs(gram["conjugate"], {"scale": float(c_scale), "dimension": int(dims["conjugate"])})
         sample_grams["conjugate"] = conj.sample
 
-        cos, inv = all_invariances(model, x_test[:k], block_size=block_size,
+        cos, inv = all_invariances(model, x_test[sample], block_size=block_size,
                                    jacobian_budget_mb=jacobian_budget_mb, engine=engine)
-        gm = gram_metrics(sample_grams["after"], sample_grams["conjugate"], y_test[:k])
+        gm = gram_metrics(sample_grams["after"], sample_grams["conjugate"], y_test[sample])
         root["alignment"] = gm["alignment"]
         root["seconds"] = time.perf_counter() - t_start
         set_attrs(gram, {key: v for key, v in root.items() if key != "alignment"})

@@ -429,3 +429,24 @@ def test_embedded_is_a_subset_of_shared():
                 for c in D.EMBEDDED[dataset]["classes"]:
                     rows = i[e[f"y_{split}"] == c]
                     np.testing.assert_array_equal(rows, np.flatnonzero(y == c)[: len(rows)])
+
+
+def test_test_sample_of_a_class_sorted_problem_is_balanced_and_fixed():
+    # the embedded CIFAR file stores every cat before every dog
+    prob = load_problem("cifar10-cat-dog")
+    assert (np.diff(prob.y_test.astype(int)) >= 0).all()
+    idx = D.draw_test_sample(prob.y_test, 100)
+    assert len(idx) == 100 and len(np.unique(idx)) == 100 and (np.diff(idx) > 0).all()
+    assert np.bincount(prob.y_test[idx], minlength=2).tolist() == [50, 50]
+    # the same images every time (every run and snapshot of the problem)
+    np.testing.assert_array_equal(idx, D.draw_test_sample(load_problem("cifar10-cat-dog").y_test, 100))
+    assert not np.array_equal(idx, np.arange(100))  # a draw, not the first images
+
+
+def test_test_sample_edge_cases():
+    y = np.array([0] * 3 + [1] * 20, np.uint8)
+    idx = D.draw_test_sample(y, 10)  # the small class gives all it has
+    assert np.bincount(y[idx], minlength=2).tolist() == [3, 7]
+    np.testing.assert_array_equal(D.draw_test_sample(y, None), np.arange(23))
+    np.testing.assert_array_equal(D.draw_test_sample(y, 500), np.arange(23))
+    assert np.bincount(y[D.draw_test_sample(y, 5)], minlength=2).tolist() == [2, 3]

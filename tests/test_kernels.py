@@ -334,10 +334,14 @@ def load_script(root):
 @pytest.fixture
 def fake_io(monkeypatch):
     """Stand-ins for afterkernel.training / afterkernel.data (written elsewhere)."""
+    from afterkernel.data import draw_test_sample
+    from afterkernel.training import snapshot_reached
+
     state = {}
 
     def read_training(path):
-        return types.SimpleNamespace(attrs=state["attrs"], snapshot_epochs={"e3": 3}, snapshots={"e3": []})
+        return types.SimpleNamespace(attrs=state["attrs"], snapshot_epochs=state.get("epochs", {"e3": 3}),
+                                     snapshots={"e3": []})
 
     def model_from_result(result, snapshot):
         return state["model"]
@@ -348,8 +352,10 @@ def fake_io(monkeypatch):
     monkeypatch.setitem(sys.modules, "afterkernel.training",
                         types.SimpleNamespace(read_training=read_training,
                                               model_from_result=model_from_result,
+                                              snapshot_reached=snapshot_reached,
                                               load_model=lambda p, s: state["model"]))
-    monkeypatch.setitem(sys.modules, "afterkernel.data", types.SimpleNamespace(read_problem=read_problem))
+    monkeypatch.setitem(sys.modules, "afterkernel.data",
+                        types.SimpleNamespace(read_problem=read_problem, draw_test_sample=draw_test_sample))
     return state
 
 
@@ -389,7 +395,9 @@ def test_kernel_script_writes_gram_and_metrics(root, tmp_path, fake_io):
         f = metrics_file["e3"]
         a = get_attrs(f)
         assert a["n_test_sample"] == 4 and a["diverged"] is False
-        Js, Hs = Jt[:4], Ht[:4]
+        sample = metrics_file["test_sample_index"][()]
+        np.testing.assert_array_equal(np.sort(yt[sample]), [0, 0, 1, 1])  # balanced
+        Js, Hs = Jt[sample], Ht[sample]
         assert a["alignment"] == pytest.approx(inv.kernel_alignment(Js @ Js.T, Hs @ Hs.T), abs=1e-6)
         for kernel in ("after", "conjugate"):
             g = f[kernel]
@@ -399,8 +407,8 @@ def test_kernel_script_writes_gram_and_metrics(root, tmp_path, fake_io):
                         "target_alignment"):
                 assert np.isfinite(g.attrs[key])
         assert f["after"].attrs["target_alignment"] == pytest.approx(
-            inv.target_alignment(Js @ Js.T, yt[:4]), abs=1e-6)
-        shifted = np.asarray(PERTURBATIONS["shift_right"](xt[:4]))
+            inv.target_alignment(Js @ Js.T, yt[sample]), abs=1e-6)
+        shifted = np.asarray(PERTURBATIONS["shift_right"](xt[sample]))
         Jp = reference_jacobian(model, shifted)
         ref = inv.cosines(np.einsum("ij,ij->i", Js, Jp), np.einsum("ij,ij->i", Js, Js),
                           np.einsum("ij,ij->i", Jp, Jp))
@@ -423,7 +431,9 @@ def test_kernel_script_diverged_run_writes_nan_outputs(root, tmp_path, fake_io, 
             w = [a * np.float32(1e12) for a in w]
         model.set_weights(w)
     x, xt = images(7, shape, 13), images(3, shape, 14)
+    # "attr": the run diverged before epoch 3 (e3 holds the weights of epoch 2)
     fake_io.update(model=model, attrs={"diverged": how == "attr", "n_params": 1, "architecture": "fc"},
+                   epochs={"e3": 2 if how == "attr" else 3},
                    problem=types.SimpleNamespace(x_train=x, y_train=np.zeros(7, np.uint8), x_test=xt,
                                                  y_test=np.ones(3, np.uint8), attrs={}))
     script = load_script(root)
@@ -462,16 +472,17 @@ def test_gram_file_sink_routes_tiles_like_the_in_memory_gram(root, tmp_path):
     eng = K.KernelEngine(model)
     ref, H = K.gram_with_conjugate(eng, z, block_size=2, panel_rows=4, strip_columns=3)
     with h5py.File(tmp_path / "g.h5", "w") as f:
-        sink = script.GramFileSink(f.create_group("after"), 9, 5, 3)
+        sample = np.array([0, 2, 3])  # not a prefix: rows 9, 11, 12 of [train; test]
+        sink = script.GramFileSink(f.create_group("after"), 9, 5, sample)
         K.gram_with_conjugate(eng, z, block_size=2, panel_rows=4, strip_columns=3, sink=sink)
         np.testing.assert_array_equal(f["after/train"][()], ref[:9, :9])
         np.testing.assert_array_equal(f["after/test_train"][()], ref[9:, :9])
-        np.testing.assert_array_equal(sink.sample, ref[9:12, 9:12])
+        np.testing.assert_array_equal(sink.sample, ref[np.ix_(9 + sample, 9 + sample)])
         np.testing.assert_array_equal(sink.diag, np.diagonal(ref)[:9])
         assert sink.finite
         sink.rescale(0.5)
         np.testing.assert_allclose(f["after/train"][()], 0.5 * ref[:9, :9], rtol=1e-7)
-        conj = script.GramFileSink(f.create_group("conjugate"), 9, 5, 3)
+        conj = script.GramFileSink(f.create_group("conjugate"), 9, 5, sample)
         K.feature_gram(H, sink=conj, strip_columns=4)
         np.testing.assert_allclose(f["conjugate/test_train"][()], (H @ H.T)[9:, :9], rtol=1e-6)
 

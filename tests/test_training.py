@@ -210,42 +210,71 @@ def test_learning_rate_1e6_never_raises(n):
 
 # ---------------------------------------------------------------- augmentation
 
+SHIFTS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+
 
 def _apply(layer, images, training_flag=True):
     return np.asarray(layer(images, training=training_flag))
 
 
-def test_shift_only_moves_a_pixel_by_at_most_one():
-    x = np.zeros((200, 28, 28, 1), np.float32)
-    x[:, 14, 14, 0] = 1.0
+def _edge_shift(x, dy, dx):
+    """Output pixel (r, c) = input pixel (r + dy, c + dx), edges replicated."""
+    h, w = x.shape[-3:-1]
+    rows = np.clip(np.arange(h) + dy, 0, h - 1)
+    cols = np.clip(np.arange(w) + dx, 0, w - 1)
+    return x[..., rows[:, None], cols[None, :], :]
+
+
+def _image_data_generator(x, theta, tx, ty):
+    """keras-preprocessing's apply_affine_transform(x, theta, tx, ty) on (H, W, C)."""
+    from scipy import ndimage
+
+    h, w = x.shape[:2]
+    t = np.deg2rad(theta)
+    rotation = np.array([[np.cos(t), -np.sin(t), 0], [np.sin(t), np.cos(t), 0], [0, 0, 1]])
+    shift = np.array([[1, 0, tx], [0, 1, ty], [0, 0, 1]])
+    o_x, o_y = h / 2 - 0.5, w / 2 - 0.5  # transform_matrix_offset_center(m, h, w)
+    offset = np.array([[1, 0, o_x], [0, 1, o_y], [0, 0, 1]])
+    reset = np.array([[1, 0, -o_x], [0, 1, -o_y], [0, 0, 1]])
+    m = offset @ rotation @ shift @ reset
+    return np.stack([ndimage.affine_transform(x[..., k], m[:2, :2], m[:2, 2], order=1, mode="nearest")
+                     for k in range(x.shape[-1])], axis=-1)
+
+
+def test_shifts_are_exact_integer_shifts_with_edge_fill():
+    x = np.random.default_rng(0).random((200, 28, 28, 1), dtype=np.float32)
     out = _apply(training.augmentation_layer(0, 1, seed=3, input_shape=(28, 28, 1)), x)
-    assert np.all(out.reshape(200, -1).sum(axis=1) == 1.0)  # moved, not blurred
-    pos = np.array([np.unravel_index(np.argmax(o[..., 0]), (28, 28)) for o in out]) - 14
-    assert np.abs(pos).max() == 1
-    assert set(map(tuple, pos)) == {(i, j) for i in (-1, 0, 1) for j in (-1, 0, 1)}
-    # integer shifts uniform on {-1, 0, 1} per axis
-    for axis in range(2):
-        counts = np.array([np.sum(pos[:, axis] == v) for v in (-1, 0, 1)])
+    found = []
+    for xi, oi in zip(x, out):
+        matches = [s for s in SHIFTS if np.array_equal(oi, _edge_shift(xi, *s))]
+        assert len(matches) == 1
+        found.append(matches[0])
+    assert set(found) == set(SHIFTS)
+    for axis in range(2):  # uniform on {-1, 0, 1} per axis
+        counts = np.array([sum(s[axis] == v for s in found) for v in (-1, 0, 1)])
         assert counts.min() > 200 / 3 / 2
 
 
-def test_rotation_only_rotates_a_bar():
-    x = np.zeros((64, 28, 28, 1), np.float32)
-    x[:, 14, 4:25, 0] = 1.0  # horizontal bar through the centre
-    out = _apply(training.augmentation_layer(15, 0, seed=3, input_shape=(28, 28, 1)), x)
-    angles = []
-    for o in out[..., 0]:
-        r, c = np.nonzero(o > 0.5)
-        cov = np.cov(np.stack([c - c.mean(), r - r.mean()]))
-        ev, evec = np.linalg.eigh(cov)
-        v = evec[:, -1]
-        a = np.degrees(np.arctan2(v[1], v[0]))
-        angles.append((a + 90) % 180 - 90)
-        assert abs(r.mean() - 14) < 1 and abs(c.mean() - 14) < 1  # about the centre
-    angles = np.abs(angles)
-    assert angles.max() <= 15 + 3
-    assert np.mean(angles > 3) > 0.5
-    assert not np.array_equal(out, x)
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (20, 26, 2)])
+def test_warp_matches_image_data_generator(shape):
+    rng = np.random.default_rng(1)
+    angles = np.array([0.0, 15.0, -15.0, 7.5, -3.25, 0.0, 11.0, -14.0, 2.0], np.float32)
+    shifts = np.array(SHIFTS)
+    x = rng.random((len(angles), *shape), dtype=np.float32)
+    out = np.asarray(training.affine_warp(x, angles, shifts))
+    for i, (theta, (tx, ty)) in enumerate(zip(angles, shifts)):
+        ref = _image_data_generator(x[i].astype(np.float64), float(theta), tx, ty)
+        np.testing.assert_allclose(out[i], ref, rtol=0, atol=1e-5)
+
+
+def test_sampled_angles_and_shifts():
+    angles, shifts = training.augmentation_layer(15, 1, seed=4).sample(2000)
+    angles, shifts = np.asarray(angles), np.asarray(shifts)
+    assert np.all(np.abs(angles) <= 15) and angles.min() < -14 and angles.max() > 14
+    assert abs(angles.mean()) < 1 and np.mean(np.abs(angles) < 7.5) == pytest.approx(0.5, abs=0.05)
+    pairs = [tuple(s) for s in shifts]
+    assert set(pairs) == set(SHIFTS)
+    assert min(pairs.count(s) for s in SHIFTS) > 2000 / 9 / 2  # independent axes
 
 
 def test_augmentation_is_training_only_and_seeded():
@@ -257,6 +286,13 @@ def test_augmentation_is_training_only_and_seeded():
     c = _apply(training.augmentation_layer(15, 1, seed=2, input_shape=(28, 28, 1)), x)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+    assert not np.array_equal(_apply(layer, x), _apply(layer, x))  # fresh draws per batch
+
+
+@pytest.mark.parametrize("shift", [-1, 1.5, "1"])
+def test_shift_pixels_must_be_a_nonnegative_integer(shift):
+    with pytest.raises(ValueError):
+        training.augmentation_layer(15, shift)
 
 
 def test_augmented_training_differs_from_plain():

@@ -133,6 +133,10 @@ def _semantic_errors(config: dict) -> list[str]:
             if arch not in archs:
                 out.append(f"config key '{key}': architecture {arch!r} is not defined under "
                            f"'architectures'; allowed values: {', '.join(config['architectures'])}")
+    for arch in studies.get("epochs", {}).get("epochs_by_architecture", {}):
+        if arch not in archs:
+            out.append(f"config key 'studies.epochs.epochs_by_architecture.{arch}': architecture {arch!r} "
+                       f"is not defined under 'architectures'; allowed values: {', '.join(config['architectures'])}")
     if "learning_rate" in studies:
         rates = studies["learning_rate"]["learning_rates"]
         for i, (problem, _) in enumerate(studies["learning_rate"]["pairs"]):

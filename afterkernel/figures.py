@@ -469,7 +469,8 @@ def curve_data(summary: pd.DataFrame, spec: FigureSpec, c: Curve) -> pd.DataFram
     """The points of curve ``c``: columns ``x, mean, ci_low, ci_high, count``
     (seeds averaged) and the flags drawn as hollow markers:
     ``not_separable`` (an SVM error where some seed's kernel was not
-    separable, so no hard-margin SVM exists) and ``unreached`` (a
+    separable, so no hard-margin SVM exists), ``not_converged`` (some
+    seed's solver stopped at its iteration cap) and ``unreached`` (a
     learning-rate-study point where some run did not reach the loss target).
     Sorted by x, finite x and mean only."""
     d = summary[_match(summary, spec.study, c.where) & (summary["quantity"] == c.quantity)]
@@ -490,8 +491,9 @@ def curve_data(summary: pd.DataFrame, spec: FigureSpec, c: Curve) -> pd.DataFram
         d = d.drop_duplicates("x")
     out = d[["x", "mean", "ci_low", "ci_high", "count"]].astype(float).reset_index(drop=True)
     no_flag = np.zeros(len(out), bool)
-    out["not_separable"] = (_companion(summary, spec, c, "separable", out["x"]) < 1
-                            if c.quantity == "svm_test_error" and spec.x != "n_params" else no_flag)
+    svm = c.quantity == "svm_test_error" and spec.x != "n_params"
+    out["not_separable"] = _companion(summary, spec, c, "separable", out["x"]) < 1 if svm else no_flag
+    out["not_converged"] = _companion(summary, spec, c, "converged", out["x"]) < 1 if svm else no_flag
     out["unreached"] = (_companion(summary, spec, c, "reached_target", out["x"]) < 1
                         if spec.study == "learning_rate" else no_flag)
     return out
@@ -546,6 +548,7 @@ class _Styles:
 
 #: hollow-marker flags of :func:`curve_data` -> legend text
 FLAG_LABELS = {"not_separable": "hollow: kernel not separable\n(some seed; no hard-margin SVM)",
+               "not_converged": "hollow: SVM solver stopped\nabove its gap tolerance (some seed)",
                "unreached": "hollow: loss target not reached\n(some run)"}
 
 

@@ -65,6 +65,12 @@ def dataset(problem: str) -> str:
     return problem.split("-", 1)[0]
 
 
+def epochs_of(epochs_study: dict, arch: str) -> list[int]:
+    """The snapshot epochs of ``arch`` in the epochs study: its own list under
+    ``epochs_by_architecture``, else ``epochs``."""
+    return list(epochs_study.get("epochs_by_architecture", {}).get(arch, epochs_study["epochs"]))
+
+
 def rows(config: dict) -> list[Row]:
     """Every (study, run, snapshot) the config asks for, in a stable order."""
     studies, seeds = config["studies"], config["seeds"]
@@ -72,10 +78,11 @@ def rows(config: dict) -> list[Row]:
     if "epochs" in studies:
         s = studies["epochs"]
         for problem, arch in s["pairs"]:
+            epochs = sorted(epochs_of(s, arch))
             for augmented in s["augmentation"]:
                 for seed in seeds:
                     run = Run(problem, arch, aug_name(augmented), "epochs", seed)
-                    out += [Row("epochs", run, f"e{e}", e, True) for e in sorted(s["epochs"])]
+                    out += [Row("epochs", run, f"e{e}", e, True) for e in epochs]
     if "learning_rate" in studies:
         s = studies["learning_rate"]
         for problem, arch in s["pairs"]:

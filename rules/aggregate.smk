@@ -30,3 +30,26 @@ rule aggregate:
         "../envs/afterkernel.yaml"
     script:
         "../scripts/aggregate.py"
+
+
+# Which of the paper's claims (§1, §3) this run reproduces, from its own
+# numbers: one row per claim and (problem, architecture).
+rule claims:
+    localrule: True
+    input:
+        metrics="results/tables/metrics.csv",
+    output:
+        claims=report(
+            "results/tables/claims.csv",
+            caption="../report/claims.rst",
+            category="What this run reproduces",
+        ),
+        markdown="results/tables/claims.md",
+    log:
+        "logs/claims.log",
+    params:
+        code=code_hash("io", "aggregate", "claims"),
+    conda:
+        "../envs/afterkernel.yaml"
+    script:
+        "../scripts/claims.py"

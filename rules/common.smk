@@ -88,7 +88,11 @@ def get_kernel_snapshots(wildcards):
 
 
 def get_kernels_params(wildcards):
-    return config["kernels"]
+    # threads size the job, they are not a setting of the results
+    return {k: v for k, v in config["kernels"].items() if k != "threads"}
+
+
+KERNEL_THREADS = config["kernels"].get("threads", 2)
 
 
 def get_svm_outputs():
@@ -127,4 +131,5 @@ def get_rows_param():
 
 
 def get_final_outputs():
-    return ["results/tables/metrics.csv", "results/tables/summary.csv", *get_figure_outputs()]
+    return ["results/tables/metrics.csv", "results/tables/summary.csv", "results/tables/claims.csv",
+            *get_figure_outputs()]

@@ -11,7 +11,7 @@ rule kernel:
         "logs/kernel/{problem}/{arch}/{aug}/{schedule}/seed{seed}.log",
     benchmark:
         "results/benchmarks/kernel/{problem}/{arch}/{aug}/{schedule}/seed{seed}.tsv"
-    threads: 2
+    threads: KERNEL_THREADS
     resources:
         mem_mb=lambda wc, attempt: 6000 * attempt,
         runtime=lambda wc, attempt: 240 * attempt,

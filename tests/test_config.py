@@ -35,11 +35,15 @@ def test_shipped_configs_are_valid(root):
         (lambda c: c["data"].update(source="web"), "data.source", "embedded, dir, keras"),
         (lambda c: c["svm"].update(solver="smo"), "svm.solver", "exact, alg1"),
         (lambda c: c["training"].update(learning_rate=0), "training.learning_rate", "> 0"),
-        (lambda c: c["studies"]["learning_rate"].update(learning_rates={"mnist": [0.1]}),
+        (lambda c: (c["problems"].append("cifar10-cat-dog"),
+                    c["studies"]["learning_rate"]["pairs"].append(["cifar10-cat-dog", "vgg"]),
+                    c["studies"]["learning_rate"].update(learning_rates={"mnist": [0.1]})),
          "studies.learning_rate.learning_rates", "cifar10"),
         (lambda c: c["studies"]["width"]["families"].update(fc=["fc", "fc-1m"]),
          "studies.width.families.fc[1]", "allowed values"),
         (lambda c: c.pop("svm"), "(top level)", "'svm' is a required property"),
+        (lambda c: c["studies"]["epochs"].update(epochs_by_architecture={"resnet": [0, 1]}),
+         "studies.epochs.epochs_by_architecture.resnet", "allowed values"),
     ],
 )
 def test_invalid_config_names_key_and_allowed(default_config, mutate, key, allowed):

@@ -22,13 +22,15 @@ def expected_counts(c: dict) -> dict[str, int]:
     width_runs = {(p, a, False) for p, fam in width["pairs"] for a in width["families"][fam]}
     lr_runs = sum(len(lr["learning_rates"][p.split("-")[0]]) * len(lr["augmentation"])
                   for p, _ in lr["pairs"])
-    snapshots = len(epoch_runs) * len(ep["epochs"]) + lr_runs
+    own = ep.get("epochs_by_architecture", {})
+    snapshots = sum(len(own.get(a, ep["epochs"])) for _, a, _ in epoch_runs) + lr_runs
     counts = {
         "prepare_data": len(c["problems"]),
         "train": (len(epoch_runs | width_runs) + lr_runs) * seeds,
         "kernel": (len(epoch_runs) + lr_runs) * seeds,
         "svm": 2 * snapshots * seeds,
         "aggregate": 1,
+        "claims": 1,
         "all": 1,
     }
     counts.update({spec.rule: 1 for spec in FIGURES.values()})

@@ -172,7 +172,7 @@ def test_panels_follow_the_paper(full_summary):
     assert {(c.hue, c.dash) for c in curves} == {(F.arch_label(f), F.epochs_label(e))
                                                  for f in ("vgg", "fc") for e in (10, 100, 200)}
     d = F.curve_data(full_summary, f15, next(c for c in curves if c.hue == "VGG-like"))
-    assert d["x"].tolist() == pytest.approx([60171 * 1.02, 80426 * 1.02, 99866 * 1.02])
+    assert d["x"].tolist() == pytest.approx([45527 * 1.02, 60171 * 1.02, 80426 * 1.02, 99866 * 1.02])
     mnist = f15.panels(full_summary)[0].curves
     d = F.curve_data(full_summary, f15, next(c for c in mnist if c.hue == "fully connected"
                                              and c.marker == "3-vs-8" and c.dash == "10 epochs"))
@@ -279,3 +279,34 @@ def test_script_main(full_summary, tmp_path):
     module.main(path, "fig12", tmp_path / "f.png", tmp_path / "f.svg")
     check_png(tmp_path / "f.png", dpi=150)
     assert (tmp_path / "f.svg").is_file()
+
+
+def test_unreached_targets_and_nonseparable_kernels_are_flagged(tmp_path):
+    import yaml
+
+    from conftest import ROOT
+
+    with open(ROOT / "config.yaml") as f:
+        c = yaml.safe_load(f)
+    c["seeds"] = [0, 1, 2]
+    c["studies"] = {"learning_rate": {"pairs": [["mnist-3v8", "fc"]], "learning_rates": {"mnist": [0.01, 0.1]},
+                                      "augmentation": [False]}}
+    m = synthetic_metrics(c)
+    slow = m["learning_rate"] == 0.01
+    m.loc[slow & (m["seed"] == 2), "reached_target"] = False  # 1 of 3 runs at lr 0.01 missed it
+    m.loc[(m["kernel"] == "conjugate") & (m["learning_rate"] == 0.1), "separable"] = False
+    s = agg.summary_table(m)
+    spec = F.FIGURES["fig13"]  # after vs conjugate SVM error vs learning rate
+    panel = next(p for p in spec.panels(s) if "fully connected, MNIST 3-vs-8" in p.title)
+    data = {c.hue: F.curve_data(s, spec, c) for c in panel.curves}
+    after, conj = data["after kernel"].set_index("x"), data["conjugate kernel"].set_index("x")
+    assert after.loc[0.01, "unreached"] and not after.loc[0.1, "unreached"]
+    assert not after["not_separable"].any()
+    assert conj.loc[0.1, "not_separable"] and not conj.loc[0.01, "not_separable"]
+    assert after["count"].tolist() == [3, 2]  # the synthetic seed 0 diverged at lr 0.1
+    notes = F._unreached_note(s, {"loss_target": 0.01, "max_epochs": 10})
+    assert notes == "1 of 6 learning-rate runs did not reach training loss <= 0.01 within 10 epochs"
+    assert "trained to the loss target" not in F.X_LABELS["learning_rate"]
+    F.render("fig13", s, tmp_path / "f.png", dpi=DPI, training={"loss_target": 0.01, "max_epochs": 10})
+    check_png(tmp_path / "f.png")
+    assert F._seed_note({3}) == "mean over n = 3 seeds per point" and F._seed_note({2, 3}).startswith("mean over n = 2-3")

@@ -393,14 +393,16 @@ def _number(x: float) -> str:
     return "–" if not math.isfinite(x) else f"{x:+.3g}".replace("-", "−")
 
 
-def claims_markdown(claims: pd.DataFrame) -> str:
+def claims_markdown(claims: pd.DataFrame, measured_only: bool = False) -> str:
     """A compact Markdown table of :func:`claims_table`'s rows after a line
-    counting the verdicts; conditions read "b (expected relation) a"."""
+    counting the verdicts; conditions read "b (expected relation) a".
+    ``measured_only``: leave out the ``not in this config`` rows (counted)."""
     counts = claims["verdict"].value_counts()
     lines = ["Verdicts: " + ", ".join(f"{int(counts.get(v, 0))} {v}" for v in VERDICTS) + f" (δ = {DELTA:g}).",
              "", "| claim | pair | quantity | conditions (b vs a) | b − a [95 % CI] | n | verdict |",
              "|---|---|---|---|---|---|---|"]
-    for r in claims.itertuples(index=False):
+    shown = claims[claims["verdict"] != VERDICTS[-1]] if measured_only else claims
+    for r in shown.itertuples(index=False):
         symbols = _SYMBOLS.get(r.relation, "{b} vs {a}")
         diff = _number(r.difference)
         if math.isfinite(r.ci_low):

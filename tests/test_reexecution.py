@@ -33,7 +33,7 @@ pytestmark = pytest.mark.slow
 # --- planned jobs ---
 
 JOB_LINE = re.compile(r"^(?:local)?rule (\S+):$")
-STAGES = ("prepare_data", "train", "kernel", "svm", "aggregate", "figure", "all")
+STAGES = ("prepare_data", "train", "kernel", "svm", "aggregate", "claims", "figure", "all")
 
 
 def planned(workdir: Path, *args: str) -> list[tuple[str, str]]:
@@ -94,6 +94,10 @@ LR_RUNS = downstream_of("train", only=lambda wc: "schedule=lr" in wc)
 EPOCHS_RUNS = downstream_of("train", only=lambda wc: "schedule=epochs" in wc)
 
 
+def claims_only(jobs):
+    return sorted(j for j in jobs if stage(j[0]) in ("claims", "all"))
+
+
 # --- edits ---
 
 def append_comment(relpath: str):
@@ -142,6 +146,7 @@ MODULE_CASES = [
     ("afterkernel/maxmargin.py", SVM_CHANGE),
     ("afterkernel/aggregate.py", downstream_of("aggregate")),
     ("afterkernel/figures.py", downstream_of("figure")),
+    ("afterkernel/claims.py", claims_only),
     # Scripts: Snakemake's code trigger (the script's modification time).
     ("scripts/prepare_data.py", EVERYTHING),
     ("scripts/train.py", downstream_of("train")),
@@ -149,6 +154,7 @@ MODULE_CASES = [
     ("scripts/svm.py", SVM_CHANGE),
     ("scripts/aggregate.py", downstream_of("aggregate")),
     ("scripts/figure.py", downstream_of("figure")),
+    ("scripts/claims.py", claims_only),
 ]
 
 # Read when the workflow is parsed; what they decide reaches the jobs as params
@@ -215,5 +221,5 @@ def test_new_seed_adds_jobs_without_rerunning_old_ones(micro_reference, full_pla
     (wf / "micro.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     got = planned(wf)
     seed1 = [(r, wc.replace("seed=0", "seed=1")) for r, wc in full_plan if stage(r) in ("train", "kernel", "svm")]
-    rest = [(r, wc) for r, wc in full_plan if stage(r) in ("aggregate", "figure", "all")]
+    rest = [(r, wc) for r, wc in full_plan if stage(r) in ("aggregate", "claims", "figure", "all")]
     assert got == sorted(seed1 + rest)

@@ -67,6 +67,7 @@ Two tables, both written as CSV by the ``aggregate`` rule.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from pathlib import Path
@@ -76,8 +77,11 @@ import h5py
 import numpy as np
 import pandas as pd
 
-from afterkernel.io import get_attrs
+from afterkernel.io import atomic_write_text, get_attrs
 from afterkernel.training import snapshot_reached
+from afterkernel.vocabulary import FINAL, KERNELS, snapshot_epoch
+
+log = logging.getLogger(__name__)
 
 KEYS = ["study", "run", "problem", "architecture", "family", "augmentation", "learning_rate",
         "seed", "snapshot", "epoch", "kernel"]
@@ -98,33 +102,6 @@ CONFIDENCE = 0.95
 
 #: kernel of the rows without kernels (width study)
 NO_KERNEL = "none"
-KERNELS = ("after", "conjugate")
-
-
-# --------------------------------------------------------------------------
-# rows
-
-
-def add_families(rows: Iterable[Mapping[str, Any]], width_study: Mapping[str, Any] | None) -> list[dict]:
-    """Copy ``rows`` (the aggregate rule's ``rows`` param) adding ``family``
-    to the width study's rows: the family (``studies.width.families`` key) of
-    the row's architecture among the families paired with its problem
-    (``studies.width.pairs``); ``None`` for other rows. Pure Python, cheap
-    enough for the Snakefile."""
-    pairs = list((width_study or {}).get("pairs", []))
-    families = dict((width_study or {}).get("families", {}))
-    out = []
-    for row in rows:
-        row = dict(row)
-        family = row.get("family")
-        if row.get("study") == "width" and family is None:
-            for problem, fam in pairs:
-                if problem == row.get("problem") and row.get("architecture") in families.get(fam, ()):
-                    family = fam
-                    break
-        row["family"] = family
-        out.append(row)
-    return out
 
 
 # --------------------------------------------------------------------------
@@ -147,10 +124,6 @@ def _bool(value: Any) -> Any:
     if isinstance(value, str):
         return {"true": True, "false": False}.get(value.lower(), pd.NA)
     return bool(value)
-
-
-def _snapshot_epoch(snapshot: str) -> int | None:
-    return int(snapshot[1:]) if snapshot.startswith("e") and snapshot[1:].isdigit() else None
 
 
 def _read_training(path: Path) -> dict[str, Any]:
@@ -195,8 +168,8 @@ def _history_at(training: Mapping[str, Any], epoch: int | None) -> dict[str, flo
     return out
 
 
-def _read_attrs(path: Path, group: str | None = None) -> dict[str, Any]:
-    if not path.is_file():
+def _read_attrs(path: str | os.PathLike, group: str | None = None) -> dict[str, Any]:
+    if not Path(path).is_file():
         raise FileNotFoundError(f"{path} does not exist (needed by the metrics table)")
     with h5py.File(path, "r") as f:
         if group is None:
@@ -206,90 +179,111 @@ def _read_attrs(path: Path, group: str | None = None) -> dict[str, Any]:
         return get_attrs(f[group])
 
 
-def metrics_table(rows: Iterable[Mapping[str, Any]], results_dir: str | os.PathLike = "results") -> pd.DataFrame:
-    """The tidy table of every (study, run, snapshot) and kernel (see the
-    module docstring for the columns).
+def _run_columns(row: Mapping[str, Any], training: Mapping[str, Any], reached: bool) -> dict[str, Any]:
+    """The key columns of ``row`` and the quantities its training file gives."""
+    tattrs = training["attrs"]
+    snapshot = row["snapshot"]
+    epoch = snapshot_epoch(snapshot)
+    if epoch is None:  # the final snapshot's epoch is the number of epochs trained
+        epoch = tattrs.get("epochs_used")
+    base: dict[str, Any] = {
+        "study": row["study"],
+        "run": row["run"],
+        "problem": row["problem"],
+        "architecture": row["architecture"],
+        "family": row.get("family"),
+        "augmentation": bool(row["augmentation"]),
+        "learning_rate": _float(row.get("learning_rate")),
+        "seed": int(row["seed"]),
+        "snapshot": snapshot,
+        "epoch": _float(epoch),
+        "epochs_used": _float(tattrs.get("epochs_used")),
+        "reached_target": _bool(tattrs.get("reached_target")),
+        "diverged": bool(_bool(tattrs.get("diverged")) is True),
+        "n_params": _float(tattrs.get("n_params")),
+    }
+    hist = _history_at(training, snapshot_epoch(snapshot))
+    base.update(hist if reached else dict.fromkeys(hist, math.nan))
+    return base
 
-    ``rows`` are mappings with keys ``study, run, problem, architecture,
-    augmentation, learning_rate, seed, snapshot, epoch, kernels`` and
-    optionally ``family`` (the aggregate rule's ``rows`` param); the files are
-    read below ``results_dir``. Raises ``FileNotFoundError`` when a file of a
-    snapshot that was reached is missing.
-    """
-    results = Path(results_dir)
-    training_cache: dict[str, dict[str, Any]] = {}
-    records = []
-    for row in rows:
-        run, snapshot = row["run"], row["snapshot"]
-        if run not in training_cache:
-            training_cache[run] = _read_training(results / "training" / f"{run}.h5")
-        training = training_cache[run]
-        tattrs = training["attrs"]
-        final = _snapshot_epoch(snapshot) is None
-        epoch = row.get("epoch")
-        if epoch is None or (isinstance(epoch, float) and math.isnan(epoch)):
-            epoch = _snapshot_epoch(snapshot)
-        if final:
-            epoch = tattrs.get("epochs_used")
-        reached = _snapshot_reached(training, snapshot)
 
-        base: dict[str, Any] = {
-            "study": row["study"],
-            "run": run,
-            "problem": row["problem"],
-            "architecture": row["architecture"],
-            "family": row.get("family"),
-            "augmentation": bool(row["augmentation"]),
-            "learning_rate": _float(row.get("learning_rate")),
-            "seed": int(row["seed"]),
-            "snapshot": snapshot,
-            "epoch": _float(epoch),
-            "epochs_used": _float(tattrs.get("epochs_used")),
-            "reached_target": _bool(tattrs.get("reached_target")),
-            "diverged": bool(_bool(tattrs.get("diverged")) is True),
-            "n_params": _float(tattrs.get("n_params")),
-        }
-        hist = _history_at(training, None if final else _snapshot_epoch(snapshot))
-        base.update(hist if reached else dict.fromkeys(hist, math.nan))
-
-        if not row.get("kernels", True):
-            records.append({**base, "kernel": NO_KERNEL})
-            continue
-
-        kernel_attrs: dict[str, dict[str, Any]] = {k: {} for k in KERNELS}
-        alignment = math.nan
-        if reached:
-            metrics_path = results / "kernels" / f"{run}.metrics.h5"
-            alignment = _float(_read_attrs(metrics_path, snapshot).get("alignment"))
-            for kernel in KERNELS:
-                kernel_attrs[kernel] = _read_attrs(metrics_path, f"{snapshot}/{kernel}")
+def _kernel_records(base: Mapping[str, Any], files: Mapping[str, Any], reached: bool) -> list[dict]:
+    """One record per kernel: ``base`` with the kernel metrics and SVM
+    quantities of the snapshot (NaN when the training did not reach it)."""
+    snapshot = base["snapshot"]
+    kernel_attrs: dict[str, dict[str, Any]] = {k: {} for k in KERNELS}
+    alignment = math.nan
+    if reached:
+        alignment = _float(_read_attrs(files["kernel_metrics"], snapshot).get("alignment"))
         for kernel in KERNELS:
-            rec = {**base, "kernel": kernel, "alignment": alignment}
-            ka = kernel_attrs[kernel]
-            for q in KERNEL_QUANTITIES:
-                rec[q] = _float(ka.get(q))
-            sa: dict[str, Any] = {}
-            if reached:
-                sa = _read_attrs(results / "svm" / run / f"{snapshot}.{kernel}.h5")
-            rec.update(svm_test_error=_float(sa.get("test_error")), svm_train_error=_float(sa.get("train_error")),
-                       margin=_float(sa.get("margin")), gap=_float(sa.get("gap")),
-                       separable=_bool(sa.get("separable")), converged=_bool(sa.get("converged")))
-            records.append(rec)
+            kernel_attrs[kernel] = _read_attrs(files["kernel_metrics"], f"{snapshot}/{kernel}")
+    records = []
+    for kernel in KERNELS:
+        rec = {**base, "kernel": kernel, "alignment": alignment}
+        rec.update({q: _float(kernel_attrs[kernel].get(q)) for q in KERNEL_QUANTITIES})
+        sa = _read_attrs(files["svm"][kernel]) if reached else {}
+        rec.update(svm_test_error=_float(sa.get("test_error")), svm_train_error=_float(sa.get("train_error")),
+                   margin=_float(sa.get("margin")), gap=_float(sa.get("gap")),
+                   separable=_bool(sa.get("separable")), converged=_bool(sa.get("converged")))
+        records.append(rec)
+    return records
 
-    df = pd.DataFrame.from_records(records, columns=METRICS_COLUMNS)
+
+def _as_bool(value: object) -> object:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    return {"true": True, "false": False}.get(str(value).strip().lower(), pd.NA)
+
+
+def coerce_metrics(metrics: pd.DataFrame) -> pd.DataFrame:
+    """The metrics table with each column's dtype (records, or a CSV that
+    holds booleans as True/False/empty): text as object (NaN when empty),
+    booleans as ``boolean``, counts as ``Int64``, other quantities float."""
+    df = metrics.copy()
     for col in ("study", "run", "problem", "architecture", "family", "snapshot", "kernel"):
-        df[col] = df[col].astype(object)
-    df["family"] = df["family"].where(df["family"].notna(), np.nan)
-    df["augmentation"] = df["augmentation"].astype(bool)
+        df[col] = df[col].astype(object).where(df[col].notna(), np.nan)
+    df["augmentation"] = df["augmentation"].map(_as_bool).fillna(False).astype(bool)
     df["seed"] = df["seed"].astype("int64")
     for col in QUANTITIES + ["learning_rate", "epoch"]:
         if col in BOOL_QUANTITIES:
-            df[col] = df[col].astype("boolean")
+            df[col] = df[col].map(_as_bool).astype("boolean")
         else:
             df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
     for col in INT_COLUMNS:  # counts: written without ".0", empty when unknown
         df[col] = df[col].round().astype("Int64")
     return df
+
+
+def read_metrics(path: str | os.PathLike) -> pd.DataFrame:
+    """Read ``metrics.csv`` back with the dtypes of the metrics table."""
+    text = ("study", "run", "problem", "architecture", "family", "snapshot", "kernel")
+    return coerce_metrics(pd.read_csv(path, dtype=dict.fromkeys(text, object)))[METRICS_COLUMNS]
+
+
+def metrics_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
+    """The tidy table of every (study, run, snapshot) and kernel (see the
+    module docstring for the columns).
+
+    ``rows`` are mappings with keys ``study, run, problem, architecture,
+    family, augmentation, learning_rate, seed, snapshot, epoch, kernels`` and
+    ``files``, the files to read (:func:`afterkernel.plan.table_rows`: the
+    aggregate rule's ``rows`` param and inputs). Raises ``FileNotFoundError``
+    when a file of a snapshot that was reached is missing.
+    """
+    trainings: dict[str, dict[str, Any]] = {}
+    records = []
+    for row in rows:
+        files = row["files"]
+        if files["training"] not in trainings:
+            trainings[files["training"]] = _read_training(Path(files["training"]))
+        training = trainings[files["training"]]
+        reached = _snapshot_reached(training, row["snapshot"])
+        base = _run_columns(row, training, reached)
+        if row.get("kernels", True):
+            records += _kernel_records(base, files, reached)
+        else:
+            records.append({**base, "kernel": NO_KERNEL})
+    return coerce_metrics(pd.DataFrame.from_records(records, columns=METRICS_COLUMNS))
 
 
 # --------------------------------------------------------------------------
@@ -316,7 +310,7 @@ def summary_table(metrics: pd.DataFrame, confidence: float = CONFIDENCE) -> pd.D
     if "family" not in df:
         df["family"] = np.nan
     df["epoch"] = df["epoch"].astype("Int64")
-    df.loc[df["snapshot"] == "final", "epoch"] = pd.NA
+    df.loc[df["snapshot"] == FINAL, "epoch"] = pd.NA
     keys = list(SUMMARY_KEYS)
     quantities = [q for q in QUANTITIES if q in df.columns]
     for q in quantities:
@@ -356,3 +350,24 @@ def read_summary(path: str | os.PathLike) -> pd.DataFrame:
 def to_csv(df: pd.DataFrame) -> str:
     """The table as CSV text (no index; full float precision)."""
     return df.to_csv(index=False, lineterminator="\n")
+
+
+def write_tables(rows: Iterable[Mapping[str, Any]], metrics: str | os.PathLike,
+                 summary: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The aggregate job: build both tables from the files ``rows`` name
+    (:func:`metrics_table`) and write them atomically as CSV to ``metrics``
+    and ``summary``; return them."""
+    rows = list(rows)
+    log.info("%d rows (study, run, snapshot)", len(rows))
+    table = metrics_table(rows)
+    n_div = int(table.drop_duplicates(["run"])["diverged"].sum()) if len(table) else 0
+    if n_div:
+        log.warning("%d run(s) diverged: their unreached snapshots have NaN metrics", n_div)
+    across_seeds = summary_table(table)
+    small = across_seeds[across_seeds["count"] < 2]
+    if len(small):
+        log.warning("%d summary rows have fewer than 2 values: no confidence interval", len(small))
+    atomic_write_text(metrics, to_csv(table))
+    atomic_write_text(summary, to_csv(across_seeds))
+    log.info("wrote %s (%d rows) and %s (%d rows)", metrics, len(table), summary, len(across_seeds))
+    return table, across_seeds

@@ -19,6 +19,7 @@ and NaN values are missing values.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from dataclasses import dataclass
@@ -27,11 +28,16 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from afterkernel.aggregate import BOOL_QUANTITIES, CONFIDENCE, INT_COLUMNS, METRICS_COLUMNS, QUANTITIES
+from afterkernel.aggregate import CONFIDENCE, coerce_metrics, read_metrics, to_csv
+from afterkernel.io import atomic_write_text
+from afterkernel.vocabulary import AFTER, CONJUGATE
+
+log = logging.getLogger(__name__)
 
 CLAIMS_COLUMNS = ["claim", "statement", "figure", "problem", "architecture", "quantity", "condition_a",
                   "condition_b", "relation", "mean_a", "mean_b", "difference", "ci_low", "ci_high", "n_seeds", "paired",
                   "verdict", "note"]
+
 VERDICTS = ("reproduced", "contradicted", "inconclusive", "not in this config")
 DELTA = 0.01  # absolute margin for errors and cosines: what "no larger" and "the same" allow
 ALIGNMENT_THRESHOLD = 0.99  # Figure 6a read as a number: VGG alignments stay at the top
@@ -61,7 +67,7 @@ class Side:
     minimum over the epochs of each run)."""
 
     at: int | str
-    kernel: str = "after"
+    kernel: str = AFTER
     augmentation: bool = False
     quantity: str | None = None  # instead of the claim's (C3 compares two quantities)
     prefix: str = ""
@@ -133,9 +139,9 @@ def _checks() -> tuple[Check, ...]:
               "last epoch{last} than at epoch 0", "alignment", "<", e0, last,
               lambda p, a: _fc_mnist(p, a) or _cifar_vgg(p, a)),
         Check("C8", "7", c8.format("higher than"), "svm_test_error", ">", Side("max", prefix="after kernel"),
-              Side("max", "conjugate", prefix="conjugate kernel"), lambda p, a: (p, a) == ("mnist-5v6", "vgg")),
+              Side("max", CONJUGATE, prefix="conjugate kernel"), lambda p, a: (p, a) == ("mnist-5v6", "vgg")),
         Check("C8", "7", c8.format("within ±{delta} of"), "svm_test_error", "within",
-              Side("max", prefix="after kernel"), Side("max", "conjugate", prefix="conjugate kernel"),
+              Side("max", prefix="after kernel"), Side("max", CONJUGATE, prefix="conjugate kernel"),
               lambda p, a: (p, a) != ("mnist-5v6", "vgg")),
         *(Check("C9", fig, text + " at the last epoch{last}", q, rel, plain, aug, lambda p, a: a == "mega-vgg"
                 or _fc_mnist(p, a) or a == "vgg" and (_mnist(p) or p == CIFAR), mega=True)
@@ -230,7 +236,7 @@ def _values(rows: pd.DataFrame, level_col: str, quantity: str, kernel: str) -> p
     """Finite per-seed values (index: seed); over several levels their
     minimum, missing when one level is."""
     if kernel == GAP:
-        return (_values(rows, level_col, quantity, "conjugate") - _values(rows, level_col, quantity, "after")).dropna()
+        return (_values(rows, level_col, quantity, CONJUGATE) - _values(rows, level_col, quantity, AFTER)).dropna()
     rows = rows[(rows["kernel"] == kernel) & ~rows["diverged"]]
     table = rows.groupby(["seed", level_col])[quantity].mean().unstack(level_col)
     values = table.min(axis=1, skipna=False)
@@ -327,7 +333,7 @@ def _pairs(check: Check, study: pd.DataFrame) -> list[tuple[str, str]]:
 def claims_table(metrics: pd.DataFrame) -> pd.DataFrame:
     """Every claim of :data:`CHECKS` on every pair it applies to (columns
     :data:`CLAIMS_COLUMNS`), sorted by claim number, problem, architecture."""
-    df = _coerce(metrics)
+    df = coerce_metrics(metrics)
     # a narrow frame of plain dtypes: the many small selections below stay fast
     quantities = sorted({s.quantity or c.quantity for c in CHECKS for s in (c.a, c.b) if s is not None})
     df = df[["study", "run", "problem", "architecture", "augmentation", "learning_rate", "seed", "epoch",
@@ -348,36 +354,6 @@ def claims_table(metrics: pd.DataFrame) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------
 # reading and writing
-
-
-def _as_bool(value: object) -> object:
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    return {"true": True, "false": False}.get(str(value).strip().lower(), pd.NA)
-
-
-def _coerce(metrics: pd.DataFrame) -> pd.DataFrame:
-    """The dtypes of :func:`afterkernel.aggregate.metrics_table` (a CSV
-    holds booleans as True/False/empty)."""
-    df = metrics.copy()
-    for col in ("study", "run", "problem", "architecture", "family", "snapshot", "kernel"):
-        df[col] = df[col].astype(object).where(df[col].notna(), np.nan)
-    df["augmentation"] = df["augmentation"].map(_as_bool).fillna(False).astype(bool)
-    df["seed"] = df["seed"].astype("int64")
-    for col in QUANTITIES + ["learning_rate", "epoch"]:
-        if col in BOOL_QUANTITIES:
-            df[col] = df[col].map(_as_bool).astype("boolean")
-        else:
-            df[col] = pd.to_numeric(df[col], errors="coerce").astype(float)
-    for col in INT_COLUMNS:
-        df[col] = df[col].round().astype("Int64")
-    return df
-
-
-def read_metrics(path: str | os.PathLike) -> pd.DataFrame:
-    """Read ``metrics.csv`` back with the dtypes of the metrics table."""
-    text = ("study", "run", "problem", "architecture", "family", "snapshot", "kernel")
-    return _coerce(pd.read_csv(path, dtype=dict.fromkeys(text, object)))[METRICS_COLUMNS]
 
 
 def read_claims(path: str | os.PathLike) -> pd.DataFrame:
@@ -410,3 +386,18 @@ def claims_markdown(claims: pd.DataFrame, measured_only: bool = False) -> str:
         lines.append(f"| {r.claim} (fig. {r.figure}) | {r.problem} / {r.architecture} | {r.quantity} | "
                      f"{symbols.format(a=r.condition_a, b=r.condition_b)} | {diff} | {r.n_seeds} | {r.verdict} |")
     return "\n".join(lines) + "\n"
+
+
+def write_claims(metrics: str | os.PathLike, claims: str | os.PathLike,
+                 markdown: str | os.PathLike) -> pd.DataFrame:
+    """The claims job: check the claims on the metrics table ``metrics``
+    (CSV), write the claims table as CSV to ``claims`` and as Markdown to
+    ``markdown`` (atomically); return it."""
+    table = claims_table(read_metrics(metrics))
+    counts = table["verdict"].value_counts()
+    for v in VERDICTS:
+        log.info("%s: %d of %d claim rows", v, int(counts.get(v, 0)), len(table))
+    atomic_write_text(claims, to_csv(table))
+    atomic_write_text(markdown, claims_markdown(table))
+    log.info("wrote %s and %s", claims, markdown)
+    return table

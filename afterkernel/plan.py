@@ -13,32 +13,49 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-KERNELS = ("after", "conjugate")
+from afterkernel.vocabulary import (
+    EPOCHS,
+    FINAL,
+    KERNELS,
+    STOP_AT_EPOCHS,
+    STOP_AT_LOSS_TARGET,
+    augmentation_name,
+    lr_schedule,
+    schedule_learning_rate,
+    snapshot_name,
+    snapshot_order,
+)
+
+RESULTS = "results"
+LOGS = "logs"
+#: a run's path below each stage's folder, as Snakemake wildcards
+RUN_WILDCARDS = "{problem}/{arch}/{aug}/{schedule}/seed{seed}"
 
 
 @dataclass(frozen=True, order=True)
 class Run:
     problem: str
     arch: str
-    aug: str  # "plain" | "augmented"
-    schedule: str  # "epochs" | "lr{value}"
+    aug: str  # vocabulary.AUGMENTED | vocabulary.PLAIN
+    schedule: str  # vocabulary.EPOCHS | "lr{value}"
     seed: int
 
     @property
     def path(self) -> str:
-        return f"{self.problem}/{self.arch}/{self.aug}/{self.schedule}/seed{self.seed}"
+        return RUN_WILDCARDS.format(problem=self.problem, arch=self.arch, aug=self.aug,
+                                    schedule=self.schedule, seed=self.seed)
 
     @property
     def augmented(self) -> bool:
-        return self.aug == "augmented"
+        return augmentation_name(True) == self.aug
 
     @property
     def target_mode(self) -> bool:
-        return self.schedule != "epochs"
+        return self.schedule != EPOCHS
 
     @property
     def learning_rate(self) -> float | None:
-        return float(self.schedule[2:]) if self.target_mode else None
+        return schedule_learning_rate(self.schedule)
 
 
 @dataclass(frozen=True)
@@ -53,12 +70,64 @@ class Row:
     kernels: bool
 
 
-def aug_name(augmented: bool) -> str:
-    return "augmented" if augmented else "plain"
+# --------------------------------------------------------------------------
+# where each stage writes: results/<stage>/..., its log at logs/<stage>/...
 
 
-def lr_schedule(rate: float) -> str:
-    return f"lr{rate:g}"
+def _run_path(run: Run | str) -> str:
+    return run.path if isinstance(run, Run) else run
+
+
+def result_file(stage: str, name: str, root: str = RESULTS) -> str:
+    return f"{root}/{stage}/{name}"
+
+
+def log_file(stage: str, name: str) -> str:
+    """The log of the job writing ``results/<stage>/<name>.*``."""
+    return f"{LOGS}/{stage}/{name}.log"
+
+
+def benchmark_file(stage: str, name: str) -> str:
+    return f"{RESULTS}/benchmarks/{stage}/{name}.tsv"
+
+
+def problem_file(problem: str = "{problem}", root: str = RESULTS) -> str:
+    return result_file("data", f"{problem}.h5", root)
+
+
+def training_file(run: Run | str = RUN_WILDCARDS, root: str = RESULTS) -> str:
+    return result_file("training", f"{_run_path(run)}.h5", root)
+
+
+def gram_file(run: Run | str = RUN_WILDCARDS, root: str = RESULTS) -> str:
+    return result_file("kernels", f"{_run_path(run)}.gram.h5", root)
+
+
+def kernel_metrics_file(run: Run | str = RUN_WILDCARDS, root: str = RESULTS) -> str:
+    return result_file("kernels", f"{_run_path(run)}.metrics.h5", root)
+
+
+def svm_name(run: Run | str = RUN_WILDCARDS, snapshot: str = "{snapshot}", kernel: str = "{kernel}") -> str:
+    return f"{_run_path(run)}/{snapshot}.{kernel}"
+
+
+def svm_file(run: Run | str = RUN_WILDCARDS, snapshot: str = "{snapshot}", kernel: str = "{kernel}",
+             root: str = RESULTS) -> str:
+    return result_file("svm", f"{svm_name(run, snapshot, kernel)}.h5", root)
+
+
+def table_file(name: str, root: str = RESULTS) -> str:
+    """``name``: ``metrics.csv``, ``summary.csv``, ``claims.csv``, ``claims.md``."""
+    return result_file("tables", name, root)
+
+
+def figure_files(stem: str, root: str = RESULTS) -> tuple[str, str]:
+    """The PNG and SVG of a figure."""
+    return result_file("figures", f"{stem}.png", root), result_file("figures", f"{stem}.svg", root)
+
+
+# --------------------------------------------------------------------------
+# the study's runs and rows
 
 
 def dataset(problem: str) -> str:
@@ -81,23 +150,23 @@ def rows(config: dict) -> list[Row]:
             epochs = sorted(epochs_of(s, arch))
             for augmented in s["augmentation"]:
                 for seed in seeds:
-                    run = Run(problem, arch, aug_name(augmented), "epochs", seed)
-                    out += [Row("epochs", run, f"e{e}", e, True) for e in epochs]
+                    run = Run(problem, arch, augmentation_name(augmented), EPOCHS, seed)
+                    out += [Row("epochs", run, snapshot_name(e), e, True) for e in epochs]
     if "learning_rate" in studies:
         s = studies["learning_rate"]
         for problem, arch in s["pairs"]:
             for rate in s["learning_rates"][dataset(problem)]:
                 for augmented in s["augmentation"]:
                     for seed in seeds:
-                        run = Run(problem, arch, aug_name(augmented), lr_schedule(rate), seed)
-                        out.append(Row("learning_rate", run, "final", None, True))
+                        run = Run(problem, arch, augmentation_name(augmented), lr_schedule(rate), seed)
+                        out.append(Row("learning_rate", run, FINAL, None, True))
     if "width" in studies:
         s = studies["width"]
         for problem, family in s["pairs"]:
             for arch in s["families"][family]:
                 for seed in seeds:
-                    run = Run(problem, arch, "plain", "epochs", seed)
-                    out += [Row("width", run, f"e{e}", e, False) for e in sorted(s["epochs"])]
+                    run = Run(problem, arch, augmentation_name(False), EPOCHS, seed)
+                    out += [Row("width", run, snapshot_name(e), e, False) for e in sorted(s["epochs"])]
     return out
 
 
@@ -121,8 +190,7 @@ def kernel_runs(config: dict) -> dict[Run, list[str]]:
     out: dict[Run, list[str]] = {}
     for run, snapshot in kernel_snapshots(config):
         out.setdefault(run, []).append(snapshot)
-    order = lambda s: -1 if s == "final" else int(s[1:])  # noqa: E731
-    return {run: sorted(snaps, key=order) for run, snaps in out.items()}
+    return {run: sorted(snaps, key=snapshot_order) for run, snaps in out.items()}
 
 
 def training_params(config: dict, run: Run, snapshot_epochs: list[int]) -> dict:
@@ -135,9 +203,58 @@ def training_params(config: dict, run: Run, snapshot_epochs: list[int]) -> dict:
         "augmentation": t["augmentation"] if run.augmented else None,
     }
     if run.target_mode:
-        params.update(schedule="target", snapshot_epochs=[0], learning_rate=run.learning_rate,
+        params.update(schedule=STOP_AT_LOSS_TARGET, snapshot_epochs=[0], learning_rate=run.learning_rate,
                       loss_target=t["loss_target"], max_epochs=t["max_epochs"])
     else:
-        params.update(schedule="epochs", snapshot_epochs=snapshot_epochs,
+        params.update(schedule=STOP_AT_EPOCHS, snapshot_epochs=snapshot_epochs,
                       learning_rate=t["learning_rate"])
     return params
+
+
+def width_family(width_study: dict | None, problem: str, arch: str) -> str | None:
+    """The network family (``studies.width.families`` key) of ``arch`` among
+    the families the width study pairs with ``problem``."""
+    width_study = width_study or {}
+    for paired, family in width_study.get("pairs", []):
+        if paired == problem and arch in width_study.get("families", {}).get(family, ()):
+            return family
+    return None
+
+
+def row_files(row: Row, root: str = RESULTS) -> dict:
+    """The files the tidy table reads for ``row``: its run's training file and,
+    for rows with kernels, the kernel metrics file and one SVM file per kernel."""
+    files: dict = {"training": training_file(row.run, root)}
+    if row.kernels:
+        files["kernel_metrics"] = kernel_metrics_file(row.run, root)
+        files["svm"] = {k: svm_file(row.run, row.snapshot, k, root) for k in KERNELS}
+    return files
+
+
+def table_rows(config: dict, root: str = RESULTS) -> list[dict]:
+    """The rows of the tidy table as plain mappings (the aggregate rule's
+    ``rows`` param): the keys of :mod:`afterkernel.aggregate` and ``files``."""
+    width = config["studies"].get("width")
+    return [
+        {
+            "study": row.study, "run": row.run.path, "problem": row.run.problem,
+            "architecture": row.run.arch,
+            "family": width_family(width, row.run.problem, row.run.arch) if row.study == "width" else None,
+            "augmentation": row.run.augmented, "learning_rate": row.run.learning_rate,
+            "seed": row.run.seed, "snapshot": row.snapshot, "epoch": row.epoch, "kernels": row.kernels,
+            "files": row_files(row, root),
+        }
+        for row in rows(config)
+    ]
+
+
+def table_inputs(table_rows: list[dict]) -> list[str]:
+    """Every file the tidy table reads, once each, in a stable order."""
+    out: dict[str, None] = {}
+    for row in table_rows:
+        files = row["files"]
+        out[files["training"]] = None
+        if "kernel_metrics" in files:
+            out[files["kernel_metrics"]] = None
+            out.update(dict.fromkeys(files["svm"].values()))
+    return list(out)

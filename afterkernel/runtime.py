@@ -37,6 +37,21 @@ def configure_tensorflow(threads: int = 1, seed: int | None = None):
     return tf
 
 
+def visible_gpu_count() -> int:
+    """NVIDIA GPUs this process may use, without TensorFlow or a subprocess
+    (the workflow asks at every parse): one ``/proc/driver/nvidia/gpus``
+    entry per GPU, limited by ``CUDA_VISIBLE_DEVICES`` when it is set."""
+    from pathlib import Path
+
+    gpus = Path("/proc/driver/nvidia/gpus")
+    present = len(list(gpus.iterdir())) if gpus.is_dir() else 0
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is None:
+        return present
+    ids = [v for v in visible.split(",") if v.strip() and not v.strip().startswith("-")]
+    return min(present, len(ids))
+
+
 def setup_logging(logfile=None) -> None:
     """Log to stderr and, when given, to ``logfile`` (a rule's ``log:``)."""
     from pathlib import Path

@@ -1,31 +1,26 @@
-from afterkernel.aggregate import add_families
-
-
 # Aggregation and figures read small files: on a cluster they run on the
 # submit host instead of waiting in the queue.
 rule aggregate:
     localrule: True
     input:
-        training=get_training_outputs(),
-        kernel_metrics=get_kernel_metrics_outputs(),
-        svm=get_svm_outputs(),
+        get_table_inputs(),
     output:
         metrics=report(
-            "results/tables/metrics.csv",
+            ak_plan.table_file("metrics.csv"),
             caption="../report/metrics.rst",
             category="Tables",
         ),
         summary=report(
-            "results/tables/summary.csv",
+            ak_plan.table_file("summary.csv"),
             caption="../report/summary.rst",
             category="Tables",
         ),
     log:
-        "logs/aggregate.log",
+        ak_plan.log_file("tables", "aggregate"),
     params:
-        # the tidy table's rows, with the width study's network family
-        rows=add_families(get_rows_param(), config["studies"].get("width")),
-        code=code_hash("io", "aggregate", "training"),
+        # the tidy table's rows, each with the files it reads (this rule's input)
+        rows=TABLE_ROWS,
+        code=code_hash("aggregate"),
     conda:
         "../envs/afterkernel.yaml"
     script:
@@ -37,18 +32,18 @@ rule aggregate:
 rule claims:
     localrule: True
     input:
-        metrics="results/tables/metrics.csv",
+        metrics=ak_plan.table_file("metrics.csv"),
     output:
         claims=report(
-            "results/tables/claims.csv",
+            ak_plan.table_file("claims.csv"),
             caption="../report/claims.rst",
             category="What this run reproduces",
         ),
-        markdown="results/tables/claims.md",
+        markdown=ak_plan.table_file("claims.md"),
     log:
-        "logs/claims.log",
+        ak_plan.log_file("tables", "claims"),
     params:
-        code=code_hash("io", "aggregate", "claims"),
+        code=code_hash("claims"),
     conda:
         "../envs/afterkernel.yaml"
     script:

@@ -1,14 +1,16 @@
 # Config validation, the study's plan and the named input functions.
-# Only light modules are imported here (no TensorFlow): every cluster job
-# parses the workflow again.
+# Only light modules are imported here (no TensorFlow, h5py or pandas): every
+# cluster job parses the workflow again.
 
-import hashlib
 import sys
 
 sys.path.insert(0, workflow.basedir)
 
 from afterkernel import config as ak_config
 from afterkernel import plan as ak_plan
+from afterkernel.codehash import script_code_hash
+from afterkernel.runtime import visible_gpu_count
+from afterkernel.vocabulary import KERNELS
 
 config = ak_config.validate(config)
 
@@ -16,29 +18,15 @@ TRAINING_RUNS = ak_plan.training_runs(config)
 RUNS_BY_PATH = {run.path: run for run in TRAINING_RUNS}
 KERNEL_SNAPSHOTS = ak_plan.kernel_snapshots(config)
 KERNEL_RUNS = ak_plan.kernel_runs(config)
-ROWS = ak_plan.rows(config)
-
-
-def _gpu_count():
-    """GPUs on this host, from `nvidia-smi -L` (no TensorFlow at parse time)."""
-    import shutil
-    import subprocess
-
-    smi = shutil.which("nvidia-smi")
-    if smi is None:
-        return 0
-    try:
-        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20).stdout
-    except (OSError, subprocess.SubprocessError):
-        return 0
-    return sum(line.startswith("GPU ") for line in out.splitlines())
-
+TABLE_ROWS = ak_plan.table_rows(config)
+RUN = ak_plan.RUN_WILDCARDS
 
 # TensorFlow jobs (train, kernel) take a unit of the local `tf_gpu` resource
 # where a GPU is present: TensorFlow claims the whole GPU memory, so the
 # workstation profile (tf_gpu: 1) runs them one at a time. Without a GPU they
 # take none and run side by side on the CPU cores.
-TF_GPU_UNITS = 1 if _gpu_count() else 0
+TF_GPU_UNITS = 1 if visible_gpu_count() else 0
+KERNEL_THREADS = config["kernels"].get("threads", 2)
 
 
 wildcard_constraints:
@@ -48,20 +36,14 @@ wildcard_constraints:
     schedule=r"epochs|lr[0-9.e+-]+",
     seed=r"\d+",
     snapshot=r"e\d+|final",
-    kernel=r"after|conjugate",
+    kernel="|".join(KERNELS),
 
 
-def code_hash(*modules):
-    """Hash of the package modules a rule imports, passed as a param so that
-    editing one of them re-runs exactly the rules that use it."""
-    h = hashlib.sha256()
-    for module in sorted(modules):
-        with open(f"{workflow.basedir}/afterkernel/{module}.py", "rb") as f:
-            h.update(f.read())
-    return h.hexdigest()[:16]
-
-
-RUN = "{problem}/{arch}/{aug}/{schedule}/seed{seed}"
+def code_hash(script):
+    """Hash of the package code ``scripts/{script}.py`` reaches through its
+    imports, passed as a param so that editing a module re-runs exactly the
+    rules that use it (Snakemake itself watches only the script)."""
+    return script_code_hash(f"{workflow.basedir}/scripts/{script}.py", f"{workflow.basedir}/afterkernel")
 
 
 def run_of(wildcards):
@@ -92,44 +74,11 @@ def get_kernels_params(wildcards):
     return {k: v for k, v in config["kernels"].items() if k != "threads"}
 
 
-KERNEL_THREADS = config["kernels"].get("threads", 2)
-
-
-def get_svm_outputs():
-    return [
-        f"results/svm/{run.path}/{snapshot}.{kernel}.h5"
-        for run, snapshot in KERNEL_SNAPSHOTS
-        for kernel in ak_plan.KERNELS
-    ]
-
-
-def get_kernel_metrics_outputs():
-    return [f"results/kernels/{run.path}.metrics.h5" for run in KERNEL_RUNS]
-
-
-def get_training_outputs():
-    return [f"results/training/{run.path}.h5" for run in TRAINING_RUNS]
-
-
-def get_rows_param():
-    """The tidy table's rows: which study each (run, snapshot) belongs to."""
-    return [
-        {
-            "study": row.study,
-            "run": row.run.path,
-            "problem": row.run.problem,
-            "architecture": row.run.arch,
-            "augmentation": row.run.augmented,
-            "learning_rate": row.run.learning_rate,
-            "seed": row.run.seed,
-            "snapshot": row.snapshot,
-            "epoch": row.epoch,
-            "kernels": row.kernels,
-        }
-        for row in ROWS
-    ]
+def get_table_inputs():
+    """Every training, kernel metrics and SVM file the tidy table reads."""
+    return ak_plan.table_inputs(TABLE_ROWS)
 
 
 def get_final_outputs():
-    return ["results/tables/metrics.csv", "results/tables/summary.csv", "results/tables/claims.csv",
-            *get_figure_outputs()]
+    tables = [ak_plan.table_file(name) for name in ("metrics.csv", "summary.csv", "claims.csv")]
+    return [*tables, *get_figure_outputs()]

@@ -1,12 +1,12 @@
 rule prepare_data:
     output:
-        "results/data/{problem}.h5",
+        ak_plan.problem_file(),
     log:
-        "logs/prepare_data/{problem}.log",
+        ak_plan.log_file("data", "{problem}"),
     params:
         problem="{problem}",
         data=config["data"],
-        code=code_hash("data", "io"),
+        code=code_hash("prepare_data"),
     conda:
         "../envs/afterkernel.yaml"
     script:

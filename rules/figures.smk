@@ -27,12 +27,12 @@ for _fig in FIGURES.values():
             ),
             svg=_fig.files[1],
         log:
-            f"logs/figures/{_fig.fig}.log",
+            ak_plan.log_file("figures", _fig.stem),
         params:
             fig=_fig.fig,
             # words the note on learning-rate runs that missed the loss target
             training={k: config["training"][k] for k in ("loss_target", "max_epochs")},
-            code=code_hash("figures", "aggregate"),
+            code=code_hash("figure"),
         conda:
             "../envs/afterkernel.yaml"
         script:

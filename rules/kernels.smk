@@ -2,15 +2,15 @@
 # studies need: TensorFlow starts once per run, not once per snapshot.
 rule kernel:
     input:
-        training="results/training/{problem}/{arch}/{aug}/{schedule}/seed{seed}.h5",
-        data="results/data/{problem}.h5",
+        training=ak_plan.training_file(),
+        data=ak_plan.problem_file(),
     output:
-        gram=gram_output("results/kernels/{problem}/{arch}/{aug}/{schedule}/seed{seed}.gram.h5"),
-        metrics="results/kernels/{problem}/{arch}/{aug}/{schedule}/seed{seed}.metrics.h5",
+        gram=gram_output(ak_plan.gram_file()),
+        metrics=ak_plan.kernel_metrics_file(),
     log:
-        "logs/kernel/{problem}/{arch}/{aug}/{schedule}/seed{seed}.log",
+        ak_plan.log_file("kernels", RUN),
     benchmark:
-        "results/benchmarks/kernel/{problem}/{arch}/{aug}/{schedule}/seed{seed}.tsv"
+        ak_plan.benchmark_file("kernels", RUN)
     threads: KERNEL_THREADS
     resources:
         mem_mb=lambda wc, attempt: 6000 * attempt,
@@ -19,7 +19,7 @@ rule kernel:
     params:
         snapshots=get_kernel_snapshots,
         kernels=get_kernels_params,
-        code=code_hash("data", "io", "models", "runtime", "training", "kernels", "transforms", "invariances"),
+        code=code_hash("kernel"),
     conda:
         "../envs/afterkernel.yaml"
     script:

@@ -1,12 +1,12 @@
 rule svm:
     input:
-        gram="results/kernels/{problem}/{arch}/{aug}/{schedule}/seed{seed}.gram.h5",
+        gram=ak_plan.gram_file(),
     output:
-        "results/svm/{problem}/{arch}/{aug}/{schedule}/seed{seed}/{snapshot}.{kernel}.h5",
+        ak_plan.svm_file(),
     log:
-        "logs/svm/{problem}/{arch}/{aug}/{schedule}/seed{seed}/{snapshot}.{kernel}.log",
+        ak_plan.log_file("svm", ak_plan.svm_name()),
     benchmark:
-        "results/benchmarks/svm/{problem}/{arch}/{aug}/{schedule}/seed{seed}/{snapshot}.{kernel}.tsv"
+        ak_plan.benchmark_file("svm", ak_plan.svm_name())
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
@@ -15,7 +15,7 @@ rule svm:
         snapshot="{snapshot}",
         kernel="{kernel}",
         svm=config["svm"],
-        code=code_hash("io", "maxmargin"),
+        code=code_hash("svm"),
     conda:
         "../envs/afterkernel.yaml"
     script:

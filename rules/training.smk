@@ -1,12 +1,12 @@
 rule train:
     input:
-        data="results/data/{problem}.h5",
+        data=ak_plan.problem_file(),
     output:
-        "results/training/{problem}/{arch}/{aug}/{schedule}/seed{seed}.h5",
+        ak_plan.training_file(),
     log:
-        "logs/train/{problem}/{arch}/{aug}/{schedule}/seed{seed}.log",
+        ak_plan.log_file("training", RUN),
     benchmark:
-        "results/benchmarks/train/{problem}/{arch}/{aug}/{schedule}/seed{seed}.tsv"
+        ak_plan.benchmark_file("training", RUN)
     threads: 1
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
@@ -16,7 +16,7 @@ rule train:
         training=get_training_params,
         arch_name="{arch}",
         seed=lambda wc: int(wc.seed),
-        code=code_hash("data", "io", "models", "runtime", "training"),
+        code=code_hash("train"),
     conda:
         "../envs/afterkernel.yaml"
     script:

@@ -1,5 +1,6 @@
-"""Helpers for the tests that run the workflow on the micro config
-(tests/configs/micro.yaml) in a copy of this tree: test_reexecution.py,
+"""Helpers for the tests that run Snakemake: :func:`snakemake` (every test
+that runs or plans the workflow goes through it), and the micro config
+(tests/configs/micro.yaml) run in a copy of this tree by test_reexecution.py,
 test_faults.py and test_slurm.py. The finished reference run they share is
 the ``micro_reference`` fixture (conftest.py)."""
 
@@ -22,14 +23,23 @@ MICRO = ROOT / "tests" / "configs" / "micro.yaml"
 WORKFLOW_ITEMS = ("Snakefile", "rules", "scripts", "afterkernel", "report", "profiles", "envs", "config.yaml")
 
 
+SNAKEMAKE_ENV = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+
+
+def snakemake_command(workdir: Path, *args: str, snakefile: Path | None = None) -> list[str]:
+    """The command line running Snakemake on the workflow at ``snakefile``
+    (default: the copy in ``workdir``) in ``workdir``."""
+    snakefile = snakefile or workdir / "Snakefile"
+    return [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir),
+            "--nocolor", *args]
+
+
 def snakemake(workdir: Path, *args: str, snakefile: Path | None = None, check: bool = True,
               timeout: int = 1200) -> subprocess.CompletedProcess:
-    """Run Snakemake on the workflow at ``snakefile`` (default: the copy in ``workdir``)."""
-    snakefile = snakefile or workdir / "Snakefile"
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir),
-           "--nocolor", *args]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+    """Run :func:`snakemake_command`; with ``check`` a failure fails the test
+    with the end of Snakemake's output."""
+    proc = subprocess.run(snakemake_command(workdir, *args, snakefile=snakefile), cwd=workdir,
+                          env=SNAKEMAKE_ENV, capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         pytest.fail(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n"
                     f"{proc.stderr[-8000:]}")

@@ -3,7 +3,6 @@ HDF5 files that follow the schemas of docs/design.md."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import statistics
 
@@ -13,7 +12,9 @@ import pandas as pd
 import pytest
 
 from afterkernel import aggregate as agg
+from afterkernel import plan
 from afterkernel.io import atomic_h5, set_attrs
+from afterkernel.vocabulary import KERNELS
 
 ROOT_RUN = "mnist-3v8/vgg/plain"
 T975 = {1: 12.706204736174694, 2: 4.302652729749462}  # scipy.stats.t.ppf(0.975, df), by df
@@ -101,7 +102,7 @@ def fake(tmp_path):
             write_training(results, run, test_error=[0.5, 0.1, 0.05, 0.04], train_loss=[0.7, 0.1, 0.02, 0.009],
                            snapshots={"e0": 0, "final": 3}, reached_target=True, learning_rate=0.1)
             write_kernel_metrics(results, run, "final", kernel_values(0, 3), kernel_values(0, 3, 0.2), 0.5)
-            for kernel in agg.KERNELS:
+            for kernel in KERNELS:
                 write_svm(results, run, "final", kernel, test_error=0.03, train_error=0.0, margin=0.02,
                           gap=1e-5, separable=True, converged=True)
         else:  # diverged at epoch 2: no kernel or SVM files exist
@@ -117,6 +118,22 @@ def fake(tmp_path):
     return results, rows
 
 
+def with_files(rows, results):
+    """``rows`` with the files each reads, in the plan's layout below ``results``."""
+    out = []
+    for r in rows:
+        files = {"training": plan.training_file(r["run"], results)}
+        if r["kernels"]:
+            files["kernel_metrics"] = plan.kernel_metrics_file(r["run"], results)
+            files["svm"] = {k: plan.svm_file(r["run"], r["snapshot"], k, results) for k in KERNELS}
+        out.append({**r, "files": files})
+    return out
+
+
+def metrics_of(rows, results):
+    return agg.metrics_table(with_files(rows, results))
+
+
 def select(df, **kw):
     mask = pd.Series(True, index=df.index)
     for k, v in kw.items():
@@ -130,7 +147,7 @@ def select(df, **kw):
 
 def test_metrics_rows_and_columns(fake):
     results, rows = fake
-    m = agg.metrics_table(rows, results)
+    m = metrics_of(rows, results)
     assert list(m.columns) == agg.METRICS_COLUMNS
     for col in ["svm_test_error", "svm_train_error", "nn_test_error", "margin", "gap", "separable",
                 "converged", "translation", "rotation", "zoom", "swap", "alignment", "effective_rank",
@@ -145,7 +162,7 @@ def test_metrics_rows_and_columns(fake):
 
 def test_metrics_values(fake):
     results, rows = fake
-    m = agg.metrics_table(rows, results)
+    m = metrics_of(rows, results)
     r = select(m, study="epochs", seed=1, snapshot="e1", kernel="after").iloc[0]
     assert r["svm_test_error"] == pytest.approx(0.2)
     assert r["svm_train_error"] == 0.0
@@ -171,7 +188,7 @@ def test_metrics_values(fake):
 
 def test_final_snapshot_and_divergence(fake):
     results, rows = fake
-    m = agg.metrics_table(rows, results)
+    m = metrics_of(rows, results)
     ok = select(m, study="learning_rate", seed=0, kernel="after").iloc[0]
     assert ok["epoch"] == 3  # epochs used
     assert ok["nn_test_error"] == pytest.approx(0.04)  # last epoch
@@ -189,8 +206,10 @@ def test_final_snapshot_and_divergence(fake):
 
 def test_width_rows_have_no_kernel_metrics(fake):
     results, rows = fake
-    m = agg.metrics_table(agg.add_families(rows, {"pairs": [["mnist-3v8", "vgg"]],
-                                                  "families": {"vgg": ["vgg-60k", "vgg"]}}), results)
+    width = {"pairs": [["mnist-3v8", "vgg"]], "families": {"vgg": ["vgg-60k", "vgg"]}}
+    rows = [{**r, "family": plan.width_family(width, r["problem"], r["architecture"])
+             if r["study"] == "width" else None} for r in rows]
+    m = metrics_of(rows, results)
     w = select(m, study="width")
     assert list(w["nn_test_error"]) == pytest.approx([0.06, 0.08])
     assert list(w["n_params"]) == [60000, 60001]
@@ -211,11 +230,11 @@ def test_partially_diverged_epochs_run(tmp_path):
     for e in (0, 1, 3):
         if e < 3:
             write_kernel_metrics(results, run, f"e{e}", kernel_values(0, e), kernel_values(0, e), 0.9)
-            for kernel in agg.KERNELS:
+            for kernel in KERNELS:
                 write_svm(results, run, f"e{e}", kernel, test_error=0.1, train_error=0.0, margin=0.1, gap=0.0,
                           separable=True, converged=True)
         rows.append(row("epochs", run, "mnist-3v8", "fc", False, None, 0, f"e{e}", e, True))
-    m = agg.metrics_table(rows, results)
+    m = metrics_of(rows, results)
     assert m["diverged"].all()
     assert select(m, snapshot="e1")["svm_test_error"].notna().all()
     assert select(m, snapshot="e1")["nn_test_error"].tolist() == [0.2, 0.2]
@@ -228,17 +247,14 @@ def test_missing_file_of_a_healthy_run_raises(fake):
     results, rows = fake
     (results / "svm" / ROOT_RUN / "epochs" / "seed0" / "e1.conjugate.h5").unlink()
     with pytest.raises(FileNotFoundError, match="e1.conjugate.h5"):
-        agg.metrics_table(rows, results)
+        metrics_of(rows, results)
 
 
-def test_add_families():
-    rows = [{"study": "width", "problem": "p1", "architecture": "fc"},
-            {"study": "epochs", "problem": "p1", "architecture": "fc"}]
+def test_width_family():
     width = {"pairs": [["p1", "vgg"], ["p1", "fc"]], "families": {"vgg": ["v1"], "fc": ["f1", "fc"]}}
-    out = agg.add_families(rows, width)
-    assert [r["family"] for r in out] == ["fc", None]
-    assert "family" not in rows[0]  # copies
-    assert [r["family"] for r in agg.add_families(rows, None)] == [None, None]
+    assert plan.width_family(width, "p1", "fc") == "fc"
+    assert plan.width_family(width, "p2", "fc") is None
+    assert plan.width_family(None, "p1", "fc") is None
 
 
 # --------------------------------------------------------------------------
@@ -247,7 +263,7 @@ def test_add_families():
 
 def test_summary_mean_std_and_t_interval(fake):
     results, rows = fake
-    s = agg.summary_table(agg.metrics_table(rows, results))
+    s = agg.summary_table(metrics_of(rows, results))
     assert list(s.columns) == agg.SUMMARY_COLUMNS
     assert "seed" not in s.columns
     r = select(s, study="epochs", snapshot="e1", kernel="after", quantity="svm_test_error")
@@ -274,7 +290,7 @@ def test_summary_mean_std_and_t_interval(fake):
 
 def test_summary_nan_handling(fake):
     results, rows = fake
-    s = agg.summary_table(agg.metrics_table(rows, results))
+    s = agg.summary_table(metrics_of(rows, results))
     lr = select(s, study="learning_rate", kernel="after")
     assert lr["epoch"].isna().all() and (lr["learning_rate"] == 0.1).all()
     err = select(lr, quantity="svm_test_error").iloc[0]  # seed 1 diverged: one value
@@ -307,39 +323,33 @@ def test_t_interval_matches_scipy():
 # the script
 
 
-def load_script():
-    from conftest import ROOT
-
-    spec = importlib.util.spec_from_file_location("aggregate_script", ROOT / "scripts" / "aggregate.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_script_writes_both_tables(fake, tmp_path):
+def test_write_tables(fake, tmp_path):
     results, rows = fake
-    script = load_script()
+    rows = with_files(rows, results)
     out = tmp_path / "tables"
-    script.main(rows, out / "metrics.csv", out / "summary.csv", results)
+    agg.write_tables(rows, out / "metrics.csv", out / "summary.csv")
     m = pd.read_csv(out / "metrics.csv")
     s = agg.read_summary(out / "summary.csv")
     assert len(m) == 18 and list(m.columns) == agg.METRICS_COLUMNS
     assert list(s.columns) == agg.SUMMARY_COLUMNS
     assert not list(out.glob(".*part"))  # atomic writes leave no temporary files
-    fresh = agg.summary_table(agg.metrics_table(rows, results))
+    fresh = agg.summary_table(agg.metrics_table(rows))
     pd.testing.assert_frame_equal(s, fresh, check_dtype=False)
+    pd.testing.assert_frame_equal(agg.read_metrics(out / "metrics.csv"), agg.metrics_table(rows))
     # re-running gives identical bytes
     before = (out / "summary.csv").read_bytes(), (out / "metrics.csv").read_bytes()
-    script.main(rows, out / "metrics.csv", out / "summary.csv", results)
+    agg.write_tables(rows, out / "metrics.csv", out / "summary.csv")
     assert before == ((out / "summary.csv").read_bytes(), (out / "metrics.csv").read_bytes())
 
 
-def test_rows_from_config_matches_plan(default_config):
-    from afterkernel import plan
-
-    script = load_script()
-    rows = script.rows_from_config(default_config)
+def test_table_rows_name_the_files_of_the_plan(default_config):
+    rows = plan.table_rows(default_config)
     assert len(rows) == len(plan.rows(default_config))
     width = [r for r in rows if r["study"] == "width"]
     assert width and all(r["family"] in ("vgg", "fc") for r in width)
     assert all(r["family"] is None for r in rows if r["study"] != "width")
+    inputs = plan.table_inputs(rows)
+    assert len(inputs) == len(set(inputs))
+    kernel_rows = [r for r in rows if r["kernels"]]
+    assert {r["files"]["svm"]["after"] for r in kernel_rows} <= set(inputs)
+    assert all(f.startswith("results/") for f in inputs)

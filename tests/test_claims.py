@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
@@ -320,30 +321,31 @@ def test_csv_round_trip(tmp_path):
     m.loc[m.index[:3], "svm_test_error"] = np.nan
     path = tmp_path / "metrics.csv"
     path.write_text(agg.to_csv(m))
-    back = cl.read_metrics(path)
+    back = agg.read_metrics(path)
     pd.testing.assert_frame_equal(back, m)
     pd.testing.assert_frame_equal(cl.claims_table(back), cl.claims_table(m))
 
 
-def load_script():
-    from conftest import ROOT
-
-    spec = importlib.util.spec_from_file_location("claims_script", ROOT / "scripts" / "claims.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_script_writes_claims_and_markdown(tmp_path):
+def test_write_claims_and_the_script(tmp_path):
     m = fabricate(pairs=cl.PAPER_PAIRS[:1], lr_pairs=[])
     (tmp_path / "metrics.csv").write_text(agg.to_csv(m))
     out, md = tmp_path / "t" / "claims.csv", tmp_path / "t" / "claims.md"
-    script = load_script()
-    assert script._cli(["--metrics", str(tmp_path / "metrics.csv"), "--claims", str(out), "--markdown", str(md)]) == 0
+    cl.write_claims(tmp_path / "metrics.csv", out, md)
     claims = pd.read_csv(out)
     assert list(claims.columns) == cl.CLAIMS_COLUMNS
     assert md.read_text() == cl.claims_markdown(cl.claims_table(m))
     assert not list(out.parent.glob(".*part"))
+    # the script's command line: the same files; a missing input is one line and status 2
+    from conftest import ROOT
+
+    script = [sys.executable, str(ROOT / "scripts" / "claims.py")]
+    res = subprocess.run(script + ["--metrics", str(tmp_path / "metrics.csv"), "--claims", str(tmp_path / "c.csv"),
+                                   "--markdown", str(tmp_path / "c.md")], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "c.csv").read_text() == out.read_text()
+    res = subprocess.run(script + ["--metrics", str(tmp_path / "absent.csv")], capture_output=True, text=True,
+                         cwd=tmp_path)
+    assert res.returncode == 2 and "absent.csv" in res.stderr and "Traceback" not in res.stderr
 
 
 def test_claims_csv_round_trip(tmp_path):

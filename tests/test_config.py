@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import pytest
 import yaml
 
 from afterkernel.config import ConfigError, load, validate
+from micro import snakemake
 
 
 def test_shipped_configs_are_valid(root):
@@ -82,11 +81,8 @@ def test_snakemake_rejects_bad_config_before_any_job(root, tmp_path, default_con
     (workdir / "results").mkdir(parents=True)
     sentinel = workdir / "results" / "keep.txt"
     sentinel.write_text("precious")
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(root / "Snakefile"),
-         "--directory", str(workdir), "--configfile", str(cfg), "--cores", "1"],
-        capture_output=True, text=True, timeout=120,
-    )
+    proc = snakemake(workdir, "--configfile", str(cfg), "--cores", "1", snakefile=root / "Snakefile",
+                     check=False, timeout=120)
     assert proc.returncode != 0
     out = proc.stdout + proc.stderr
     assert "studies.epochs.epochs[1]" in out and ">= 0" in out

@@ -7,10 +7,9 @@ afterkernel.plan), so the test checks the workflow's expansion end to end.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 
 import yaml
+from micro import snakemake
 
 from afterkernel.figures import FIGURES
 
@@ -38,12 +37,8 @@ def expected_counts(c: dict) -> dict[str, int]:
 
 
 def planned_counts(root, configfile, tmp_path) -> dict[str, int]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--snakefile", str(root / "Snakefile"),
-         "--directory", str(tmp_path), "--configfile", str(configfile), "--cores", "1"],
-        capture_output=True, text=True, timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    proc = snakemake(tmp_path, "-n", "--configfile", str(configfile), "--cores", "1",
+                     snakefile=root / "Snakefile", timeout=600)
     table = proc.stdout.split("Job stats:")[1].split("total")[0]
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 

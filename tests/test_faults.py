@@ -19,7 +19,6 @@ import base64
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -27,7 +26,7 @@ import h5py
 import pytest
 import yaml
 
-from micro import snakemake, results_content, assert_same_results, MICRO, TABLES
+from micro import MICRO, SNAKEMAKE_ENV, TABLES, assert_same_results, results_content, snakemake, snakemake_command
 
 
 pytestmark = pytest.mark.slow
@@ -78,14 +77,13 @@ def test_killed_run_leaves_no_false_outputs_and_resumes(micro_reference, tmp_pat
     work = tmp_path / "killed"
     work.mkdir()
     log = tmp_path / "killed.log"
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(wf), "--directory", str(work),
-           "--configfile", config, "--cores", "2", "--nocolor", *TABLES]
+    cmd = snakemake_command(work, "--configfile", config, "--cores", "2", *TABLES, snakefile=wf)
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=work, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2"))
+                                env=SNAKEMAKE_ENV)
     try:
         # A kernel job has started once its log file exists (its script opens it first).
-        kernel_logs = wait_for(lambda: sorted((work / "logs" / "kernel").rglob("*.log")), 600, proc,
+        kernel_logs = wait_for(lambda: sorted((work / "logs" / "kernels").rglob("*.log")), 600, proc,
                                "kernel job", log)
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
@@ -100,7 +98,7 @@ def test_killed_run_leaves_no_false_outputs_and_resumes(micro_reference, tmp_pat
     assert not survivors, "processes of the killed run outlived SIGKILL to its process group"
 
     # The running kernel jobs left nothing at their final paths; Snakemake marked them.
-    killed = [p.relative_to(work / "logs" / "kernel").with_suffix("").as_posix() for p in kernel_logs]
+    killed = [p.relative_to(work / "logs" / "kernels").with_suffix("").as_posix() for p in kernel_logs]
     marked = incomplete_markers(work)
     for job in killed:
         for kind in ("gram", "metrics"):

@@ -6,13 +6,11 @@ the config implies, with finite values where a quantity applies.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import numpy as np
 import pandas as pd
 import pytest
 
+import micro
 from afterkernel import config as ak_config
 from afterkernel import plan
 from afterkernel.figures import FIGURES
@@ -20,20 +18,17 @@ from afterkernel.figures import FIGURES
 pytestmark = pytest.mark.slow
 
 
-def snakemake(root, workdir, *args, timeout=1200):
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(root / "Snakefile"),
-           "--directory", str(workdir), "--configfile", str(root / "tests/configs/tiny.yaml"),
-           "--cores", "2", *args]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-8000:]
-    return proc
+def run_tiny(root, workdir, *args, timeout=1200):
+    """Snakemake on the tiny config, in ``workdir``."""
+    return micro.snakemake(workdir, "--configfile", str(root / "tests/configs/tiny.yaml"), "--cores", "2",
+                           *args, snakefile=root / "Snakefile", timeout=timeout)
 
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, root):
     workdir = tmp_path_factory.mktemp("tiny")
-    snakemake(root, workdir)
-    snakemake(root, workdir, "--report", str(workdir / "report.html"))
+    run_tiny(root, workdir)
+    run_tiny(root, workdir, "--report", str(workdir / "report.html"))
     return workdir
 
 

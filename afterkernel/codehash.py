@@ -1,0 +1,76 @@
+"""The hash of the package code a rule's script runs (its ``code`` param).
+
+Snakemake re-runs a job when its script changes, but not when a module the
+script imports does. Each rule therefore passes the hash of every package
+file its script can reach through imports (at any depth, lazy imports
+included), so editing one module re-runs exactly the rules that use it, and
+nobody keeps a list of modules by hand. Read with :mod:`ast` only: cheap
+enough for every parse of the workflow.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+from pathlib import Path
+
+PACKAGE = "afterkernel"
+# Read when the workflow is parsed: what they decide reaches the jobs as
+# params and paths, which Snakemake checks itself.
+PARSE_TIME = frozenset({PACKAGE, f"{PACKAGE}.plan", f"{PACKAGE}.config"})
+
+
+def _module_file(package_dir: Path, module: str) -> Path | None:
+    """The file of ``afterkernel.a.b`` (``a/b.py`` or ``a/b/__init__.py``)."""
+    parts = module.split(".")[1:]
+    base = package_dir.joinpath(*parts) if parts else package_dir
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if parts and path.is_file():
+            return path
+    return None
+
+
+def _imports(path: Path, module: str, is_package: bool) -> set[str]:
+    """Every ``afterkernel`` module named by an import in ``path``."""
+    found: set[str] = set()
+    here = module.split(".") if is_package else module.split(".")[:-1]
+    for node in ast.walk(ast.parse(path.read_bytes(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(here[: len(here) - node.level + 1] + ([base] if base else []))
+            found.add(base)
+            # `from afterkernel import io` names the module afterkernel.io
+            found.update(f"{base}.{alias.name}" for alias in node.names)
+    return {m for m in found if m == PACKAGE or m.startswith(PACKAGE + ".")}
+
+
+def _with_parents(module: str) -> list[str]:
+    parts = module.split(".")
+    return [".".join(parts[:i]) for i in range(2, len(parts) + 1)]
+
+
+def reached_files(script: Path, package_dir: Path) -> list[Path]:
+    """The package files ``script`` reaches through imports, sorted."""
+    files: dict[str, Path] = {}
+    todo = sorted(_imports(script, "__main__", False))
+    while todo:
+        for module in _with_parents(todo.pop()):
+            path = _module_file(package_dir, module)
+            if module in files or module in PARSE_TIME or path is None:
+                continue
+            files[module] = path
+            todo += sorted(_imports(path, module, path.name == "__init__.py"))
+    return sorted(files.values())
+
+
+def script_code_hash(script: str | Path, package_dir: str | Path) -> str:
+    """16 hex digits of the SHA-256 of the files :func:`reached_files` lists."""
+    h = hashlib.sha256()
+    package_dir = Path(package_dir)
+    for path in reached_files(Path(script), package_dir):
+        h.update(path.relative_to(package_dir).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:16]

@@ -78,7 +78,7 @@ import numpy as np
 import pandas as pd
 
 from afterkernel.io import atomic_write_text, get_attrs
-from afterkernel.training import snapshot_reached
+from afterkernel.training import TrainingRecord, read_training_record, snapshot_reached
 from afterkernel.vocabulary import FINAL, KERNELS, snapshot_epoch
 
 log = logging.getLogger(__name__)
@@ -126,31 +126,16 @@ def _bool(value: Any) -> Any:
     return bool(value)
 
 
-def _read_training(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise FileNotFoundError(f"training file {path} does not exist")
-    with h5py.File(path, "r") as f:
-        attrs = get_attrs(f)
-        history = {k: np.asarray(f["history"][k][()]) for k in ("epoch", "train_loss", "test_error")
-                   if "history" in f and k in f["history"]}
-        snapshot_epochs = {}
-        if "snapshots" in f:
-            for name, g in f["snapshots"].items():
-                if "epoch" in g.attrs:
-                    snapshot_epochs[name] = int(g.attrs["epoch"])
-    return {"attrs": attrs, "history": history, "snapshot_epochs": snapshot_epochs}
-
-
-def _snapshot_reached(training: Mapping[str, Any], snapshot: str) -> bool:
+def _snapshot_reached(training: TrainingRecord, snapshot: str) -> bool:
     """Whether ``snapshot`` holds weights the training genuinely reached."""
-    attrs = dict(training["attrs"])
+    attrs = dict(training.attrs)
     attrs["diverged"] = _bool(attrs.get("diverged")) is True
-    return snapshot_reached(attrs, training["snapshot_epochs"], snapshot)
+    return snapshot_reached(attrs, training.snapshot_epochs, snapshot)
 
 
-def _history_at(training: Mapping[str, Any], epoch: int | None) -> dict[str, float]:
+def _history_at(training: TrainingRecord, epoch: int | None) -> dict[str, float]:
     """NN test error and training loss at ``epoch`` (``None``: last epoch)."""
-    h = training["history"]
+    h = training.history
     epochs = h.get("epoch")
     out = {"nn_test_error": math.nan, "train_loss": math.nan}
     if epochs is None or len(epochs) == 0:
@@ -179,9 +164,9 @@ def _read_attrs(path: str | os.PathLike, group: str | None = None) -> dict[str, 
         return get_attrs(f[group])
 
 
-def _run_columns(row: Mapping[str, Any], training: Mapping[str, Any], reached: bool) -> dict[str, Any]:
+def _run_columns(row: Mapping[str, Any], training: TrainingRecord, reached: bool) -> dict[str, Any]:
     """The key columns of ``row`` and the quantities its training file gives."""
-    tattrs = training["attrs"]
+    tattrs = training.attrs
     snapshot = row["snapshot"]
     epoch = snapshot_epoch(snapshot)
     if epoch is None:  # the final snapshot's epoch is the number of epochs trained
@@ -270,12 +255,12 @@ def metrics_table(rows: Iterable[Mapping[str, Any]]) -> pd.DataFrame:
     aggregate rule's ``rows`` param and inputs). Raises ``FileNotFoundError``
     when a file of a snapshot that was reached is missing.
     """
-    trainings: dict[str, dict[str, Any]] = {}
+    trainings: dict[str, TrainingRecord] = {}
     records = []
     for row in rows:
         files = row["files"]
         if files["training"] not in trainings:
-            trainings[files["training"]] = _read_training(Path(files["training"]))
+            trainings[files["training"]] = read_training_record(files["training"])
         training = trainings[files["training"]]
         reached = _snapshot_reached(training, row["snapshot"])
         base = _run_columns(row, training, reached)

@@ -39,33 +39,15 @@ def atomic_h5(path: str | os.PathLike) -> Iterator[h5py.File]:
     The file carries the attribute ``code_version``; on any exception the
     temporary file is removed and nothing is left at ``path``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_beside(path)
-    try:
-        with h5py.File(tmp, "w") as f:
-            f.attrs["code_version"] = __version__
-            yield f
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as tmp, h5py.File(tmp, "w") as f:
+        f.attrs["code_version"] = __version__
+        yield f
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write a text file atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _temporary_beside(path)
-    try:
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path) as tmp, open(tmp, "w") as f:
+        f.write(text)
 
 
 def set_attrs(obj: h5py.HLObject, attrs: dict[str, Any]) -> None:
@@ -95,3 +77,22 @@ def get_attrs(obj: h5py.HLObject) -> dict[str, Any]:
                 pass
         out[key] = value
     return out
+
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[str]:
+    """Yield the path of a temporary file beside ``path`` (created empty,
+    with the umask's permissions) to write in any way; renamed to ``path``
+    when the block ends, removed if it raises. The one atomic write of the
+    package: :func:`atomic_h5`, :func:`atomic_write_text` and the figures
+    use it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _temporary_beside(path)
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

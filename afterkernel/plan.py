@@ -126,6 +126,11 @@ def figure_files(stem: str, root: str = RESULTS) -> tuple[str, str]:
     return result_file("figures", f"{stem}.png", root), result_file("figures", f"{stem}.svg", root)
 
 
+def figure_caption_file(stem: str, root: str = RESULTS) -> str:
+    """The figure's report caption (reStructuredText), written with it."""
+    return result_file("figures", f"{stem}.rst", root)
+
+
 # --------------------------------------------------------------------------
 # the study's runs and rows
 
@@ -203,10 +208,10 @@ def training_params(config: dict, run: Run, snapshot_epochs: list[int]) -> dict:
         "augmentation": t["augmentation"] if run.augmented else None,
     }
     if run.target_mode:
-        params.update(schedule=STOP_AT_LOSS_TARGET, snapshot_epochs=[0], learning_rate=run.learning_rate,
+        params.update(stop=STOP_AT_LOSS_TARGET, snapshot_epochs=[0], learning_rate=run.learning_rate,
                       loss_target=t["loss_target"], max_epochs=t["max_epochs"])
     else:
-        params.update(schedule=STOP_AT_EPOCHS, snapshot_epochs=snapshot_epochs,
+        params.update(stop=STOP_AT_EPOCHS, snapshot_epochs=snapshot_epochs,
                       learning_rate=t["learning_rate"])
     return params
 

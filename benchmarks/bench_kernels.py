@@ -22,7 +22,7 @@ Entries (``{"name", "value", "unit", "comparator", "comparator_value", "ratio",
   factorisation; 3 interleaved rounds, each side starting on an idle machine,
   the factorised Gram (~0.1 s) run 3 times a round; best times (target ≥ 30).
 - ``peak_rss_gb_vgg_mnist3v8``: peak RSS of a subprocess running the kernel
-  job (``scripts/kernel.py: run_job``: train Gram, test×train, conjugate
+  job (``afterkernel.kernels.job.snapshot_kernels``: train Gram, test×train, conjugate
   Gram, alignment, invariances, both HDF5 files) for the VGG-like net on
   MNIST 3-vs-8 (11,982 train, 1,984 test) with ``configs/paper.yaml``'s
   kernel settings (target ≤ 4 GB).
@@ -145,7 +145,7 @@ def bench_gradients(tf, x, repeats: int, n_original: int) -> list[dict]:
 
     def ours():
         for s in range(0, n, block):
-            r = engine.rep(x[s:s + block])
+            r = engine.block_gradients(x[s:s + block])
             assert r.explicit.shape == (min(block, n - s), engine.n_params)
 
     def plain():
@@ -163,7 +163,7 @@ def bench_gradients(tf, x, repeats: int, n_original: int) -> list[dict]:
             rows.append(np.concatenate([np.asarray(j).reshape(len(xb), -1) for j in jac], axis=1))
         return np.concatenate(rows)
 
-    engine.rep(x[:block])  # trace
+    engine.block_gradients(x[:block])  # trace
     batched(tf.constant(x[:block]))
     t_ours, t_plain = [], []
     for _ in range(repeats):  # interleaved: the machine is shared
@@ -175,7 +175,7 @@ def bench_gradients(tf, x, repeats: int, n_original: int) -> list[dict]:
     rate_orig = n_original / t_orig
     notes = (f"VGG-like 26/52, {engine.n_params} params, n={n} MNIST-size images, blocks of {block}; "
              f"ours: all per-example gradients as one (b, P) NumPy array per block, conv "
-             f"method {engine.conv_method!r}; "
+             f"method {str(engine.conv_method)!r}; "
              f"best of {repeats} interleaved runs (ours {[round(t, 2) for t in t_ours]} s, batched "
              f"{[round(t, 2) for t in t_plain]} s); original on {n_original} examples: {t_orig:.2f} s")
     log.info(notes)
@@ -195,7 +195,7 @@ def bench_gram(tf, x, rates: dict) -> dict:
 
     model = build_model(VGG, x.shape[1:], seed=0)
     engine = KernelEngine(model)
-    engine.rep(x[:256])
+    engine.block_gradients(x[:256])
     runs = []  # (tile GFLOP/s, stats, whole Gram seconds); best of 2
     for _ in range(2):
         engine.reset_stats()
@@ -209,7 +209,7 @@ def bench_gram(tf, x, rates: dict) -> dict:
     notes = (f"VGG-like Gram, n={len(x)}, P={engine.n_params}: {st['tile_flops'] / 1e9:.0f} GFLOP of "
              f"tile matmuls in {st['tile_seconds']:.2f} s (syrk on diagonal blocks counted at half; "
              f"best of 2 Grams: {[round(r[0]) for r in runs]} GFLOP/s); gradients "
-             f"{st['rep_seconds']:.2f} s; whole Gram {total:.2f} s; machine 4096^2 sgemm: "
+             f"{st['gradient_seconds']:.2f} s; whole Gram {total:.2f} s; machine 4096^2 sgemm: "
              + ", ".join(f"{k} {v:.0f}" for k, v in rates.items()) + " GFLOP/s")
     log.info(notes)
     return entry("gram_matmul_efficiency", gflops, "GFLOP/s (Gram tile matmuls, float32)",
@@ -268,19 +268,16 @@ def child(job: str, out: str, test_limit: int | None, budget: float, block: int)
     t0 = time.perf_counter()
     info = {"source": source, "n_train": len(x_train), "n_test": len(x_test)}
     if job == "vgg":
-        import importlib.util
+        from afterkernel.kernels.job import snapshot_kernels
 
-        spec = importlib.util.spec_from_file_location("kernel_script", REPO / "scripts" / "kernel.py")
-        script = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(script)
         model = build_model(VGG, x_train.shape[1:], seed=0)
         with tempfile.TemporaryDirectory() as tmp:
-            root = script.run_job(model, x_train, y_train, x_test, y_test, Path(tmp) / "g.h5",
-                                  Path(tmp) / "m.h5", root={"snapshot": "e0", "architecture": "vgg"},
-                                  block_size=block, jacobian_budget_mb=budget)
+            root = snapshot_kernels(model, x_train, y_train, x_test, y_test, Path(tmp) / "g.h5",
+                                    Path(tmp) / "m.h5", root={"snapshot": "e0", "architecture": "vgg"},
+                                    block_size=block, jacobian_budget_mb=budget)
         info["alignment"] = root["alignment"]
     else:
-        from afterkernel.invariances import sample_metrics
+        from afterkernel.kernel_metrics import sample_metrics
 
         model = build_model(MEGA, x_train.shape[1:], seed=0)
         res = sample_metrics(model, x_test, y_test, block_size=block, jacobian_budget_mb=budget)
@@ -317,7 +314,7 @@ def bench_rss(mega_test: int | None) -> list[dict]:
     budget, block = settings["jacobian_budget_mb"], settings["block_size"]
     entries = []
     r = run_child("vgg", None, budget, block, timeout=900)
-    notes = (f"kernel job (run_job: after + conjugate Gram over {r['n_train']} train + {r['n_test']} test, "
+    notes = (f"kernel job (snapshot_kernels: after + conjugate Gram over {r['n_train']} train + {r['n_test']} test, "
              f"HDF5 outputs, invariances and alignment on all test images), VGG-like 26/52, "
              f"{r['source']}, configs/paper.yaml kernels: block {block}, jacobian_budget_mb {budget:g}; "
              f"{r['seconds']:.0f} s on 2 threads; alignment {r['alignment']:.4f}")

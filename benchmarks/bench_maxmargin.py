@@ -54,7 +54,7 @@ NETS = {"fc": {"type": "fc", "widths": [94, 94, 94, 94]},
 DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 CACHE = HERE / ".cache"
 # Modules whose code determines the cached trained weights.
-WEIGHT_SOURCES = ["afterkernel/data.py", "afterkernel/models.py", "afterkernel/training.py"]
+WEIGHT_SOURCES = ["afterkernel/models.py", *sorted(str(p.relative_to(REPO)) for d in ("data", "training") for p in (REPO / "afterkernel" / d).glob("*.py"))]
 
 
 log = logger("bench_maxmargin")
@@ -97,7 +97,7 @@ def trained_weights(net: str, data, epochs: int, seed: int, use_cache: bool):
     log(f"{net}: training {epochs} epochs on {len(data.y_train)} examples ...")
     t0 = time.perf_counter()
     result = train(data.x_train, data.y_train, data.x_test, data.y_test, NETS[net], seed,
-                   schedule="epochs", snapshot_epochs=(epochs,), architecture_name=net)
+                   stop="epochs", snapshot_epochs=(epochs,), architecture_name=net)
     weights = [np.asarray(w) for w in result.snapshots[f"e{epochs}"]]
     hist = result.history
     info = {"train_seconds": time.perf_counter() - t0,

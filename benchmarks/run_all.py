@@ -266,20 +266,9 @@ def default_run(threads: int, date: str, timeout: float, keep_dir: Path | None =
     rec["command"] = " ".join(base).replace(str(workdir), "$TMPDIR").replace(str(REPO) + "/", "")
     LOGS.mkdir(parents=True, exist_ok=True)
     logfile = LOGS / "default_run.log"
-    # Runnable = every script a rule names exists and the dry run succeeds.
-    import re
-
-    missing = sorted({m for f in (REPO / "rules").glob("*.smk")
-                      for m in re.findall(r'"\.\./(scripts/[\w./-]+)"', f.read_text())
-                      if not (REPO / m).exists()})
-    if missing:
-        rec.update(status="skipped", reason="workflow not runnable yet: missing " + ", ".join(missing))
-        if keep_dir is None:
-            shutil.rmtree(workdir, ignore_errors=True)
-        return rec
     dry = subprocess.run(base + ["--dry-run", "--quiet"], capture_output=True, text=True, cwd=workdir)
     if dry.returncode != 0:
-        rec.update(status="skipped", reason="workflow not runnable yet (dry run failed): "
+        rec.update(status="failed", reason="the dry run failed: "
                    + " | ".join((dry.stderr or dry.stdout).strip().splitlines()[-6:])[-1200:])
         if keep_dir is None:
             shutil.rmtree(workdir, ignore_errors=True)

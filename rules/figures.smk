@@ -1,31 +1,35 @@
 # Figures 1-16 of the paper, one rule each (figure_fig01 ... figure_fig16),
 # drawn from the summary table. The registry (afterkernel.figures.FIGURES)
-# holds each figure's file stem, study and report category; importing it does
-# not import matplotlib.
+# holds each figure's file stem, study, report category and caption; importing
+# it imports neither matplotlib nor pandas.
+
+import os
 
 from afterkernel.figures import FIGURES
 
 
 def get_figure_outputs():
     """PNG and SVG of every figure whose study the config runs."""
-    return [path for spec in FIGURES.values() if spec.study in config["studies"] for path in spec.files]
+    return [path for spec in FIGURES.values() if spec.study in config["studies"]
+            for path in ak_plan.figure_files(spec.stem)]
 
 
 for _fig in FIGURES.values():
+    _png, _svg = ak_plan.figure_files(_fig.stem)
+    _caption = ak_plan.figure_caption_file(_fig.stem)
 
     rule:
         name:
             _fig.rule
         localrule: True
         input:
-            summary="results/tables/summary.csv",
+            summary=ak_plan.table_file("summary.csv"),
         output:
-            png=report(
-                _fig.files[0],
-                caption=f"../report/{_fig.fig}.rst",
-                category=_fig.category,
-            ),
-            svg=_fig.files[1],
+            # the caption is written with the figure, from the registry; absolute,
+            # because Snakemake joins a relative caption path to rules/
+            png=report(_png, caption=os.path.abspath(_caption), category=_fig.category),
+            svg=_svg,
+            caption=_caption,
         log:
             ak_plan.log_file("figures", _fig.stem),
         params:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import pickle
+import runpy
 import shutil
 import subprocess
 import sys
@@ -16,7 +16,9 @@ import numpy as np
 import pytest
 
 from afterkernel import data as D
-from afterkernel.data import DataError, load_problem, parse_problem, read_problem, write_problem
+from afterkernel.data import (DataError, load_problem, parse_problem, prepare_problem_file,
+                              read_problem, write_problem)
+from afterkernel.data import raw, sources
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -96,7 +98,7 @@ def test_embedded_shapes_dtypes_labels(problem, shape, n_train, n_test):
 
 def test_embedded_matches_raw_order_and_labels():
     """Label 1 = second class; rows are the raw rows of the two classes in order, / 255."""
-    with np.load(D.EMBEDDED_DIR / D.EMBEDDED["mnist"]["file"]) as f:
+    with np.load(sources.EMBEDDED_DIR / D.EMBEDDED["mnist"]["file"]) as f:
         x, y, idx = f["x_train"], f["y_train"], f["index_train"]
     assert np.all(np.diff(idx) > 0)  # original order kept in the embedded file
     keep = np.isin(y, [3, 8])
@@ -140,8 +142,8 @@ def test_embedded_lacks_class_and_bad_source():
 @pytest.fixture
 def embedded_copy(tmp_path, monkeypatch):
     folder = tmp_path / "embedded"
-    shutil.copytree(D.EMBEDDED_DIR, folder)
-    monkeypatch.setattr(D, "EMBEDDED_DIR", folder)
+    shutil.copytree(sources.EMBEDDED_DIR, folder)
+    monkeypatch.setattr(sources, "EMBEDDED_DIR", folder)
     return folder
 
 
@@ -200,7 +202,7 @@ def test_dir_mnist_npz(tmp_path):
     np.testing.assert_array_equal(d.x_train[..., 0] * 255, arrays["x_train"][keep].astype(np.float32))
     np.testing.assert_array_equal(d.y_train, [0, 1, 0, 1, 0, 1, 0, 1])
     assert d.attrs["source_files"] == ["mnist.npz"]
-    assert d.attrs["source_sha256"] == D._sha256_file(tmp_path / "mnist.npz")
+    assert d.attrs["source_sha256"] == raw.sha256_file(tmp_path / "mnist.npz")
     assert d.attrs["jpeg_derived"] is False
 
 
@@ -346,22 +348,13 @@ def test_read_problem_errors(tmp_path):
 
 
 # ---------------------------------------------------------------------------
-# scripts/prepare_data.py
+# scripts/prepare_data.py and its job
 # ---------------------------------------------------------------------------
-def _load_script():
-    spec = importlib.util.spec_from_file_location("prepare_data_script",
-                                                  REPO / "scripts" / "prepare_data.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_prepare_data_main_and_snakemake_entry(tmp_path):
-    mod = _load_script()
+def test_prepare_data_job_and_snakemake_entry(tmp_path):
     out = tmp_path / "a.h5"
-    attrs = mod.main("mnist-5v6", out, max_train_per_class=3, max_test_per_class=2)
+    attrs = prepare_problem_file("mnist-5v6", out, max_train_per_class=3, max_test_per_class=2)
     assert attrs["n_train"] == 6 and read_problem(out).attrs["n_test"] == 4
-    # the Snakemake path: a fake `snakemake` object
+    # the Snakemake path: the script run with a fake `snakemake` object
     log = tmp_path / "logs" / "prepare.log"
     smk = types.SimpleNamespace(
         output=[str(tmp_path / "b.h5")], log=[str(log)],
@@ -369,7 +362,7 @@ def test_prepare_data_main_and_snakemake_entry(tmp_path):
             "source": "embedded", "dir": None, "max_train_per_class": 4,
             "max_test_per_class": None}),
     )
-    mod._from_snakemake(smk)
+    runpy.run_path(str(REPO / "scripts" / "prepare_data.py"), init_globals={"snakemake": smk})
     r = read_problem(tmp_path / "b.h5")
     assert r.attrs["train_counts"] == [4, 4] and r.attrs["test_counts"] == [100, 100]
     text = log.read_text()
@@ -418,7 +411,7 @@ def test_shared_data_counts(problem, n_train, n_test, counts_train, counts_test,
 @needs_shared
 def test_embedded_is_a_subset_of_shared():
     for dataset, src in (("mnist", "mnist.npz"), ("cifar10", "cifar10_cat_dog_jpeg_q75.npz")):
-        with np.load(D.EMBEDDED_DIR / D.EMBEDDED[dataset]["file"]) as e, \
+        with np.load(sources.EMBEDDED_DIR / D.EMBEDDED[dataset]["file"]) as e, \
                 np.load(SHARED / src) as s:
             for split in ("train", "test"):
                 i = e[f"index_{split}"]

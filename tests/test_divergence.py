@@ -6,9 +6,7 @@ exactly as :func:`afterkernel.training.train` records one."""
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -16,20 +14,15 @@ import pytest
 
 pytest.importorskip("tensorflow")
 
-from afterkernel import aggregate, training  # noqa: E402
+from afterkernel import aggregate, plan, training  # noqa: E402
+from afterkernel.kernels.job import kernel_job  # noqa: E402
+from afterkernel.maxmargin.job import write_svm  # noqa: E402
 from afterkernel.data import load_problem, write_problem  # noqa: E402
 from afterkernel.runtime import configure_tensorflow  # noqa: E402
+from afterkernel.vocabulary import KERNELS  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 RUN = "mnist-3v8/fc/plain/epochs/seed0"
 FC = {"type": "fc", "widths": [8, 8]}
-
-
-def load(name):
-    spec = importlib.util.spec_from_file_location(f"{name}_script", ROOT / "scripts" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
 
 
 def diverged_at_3(result: training.TrainingResult) -> training.TrainingResult:
@@ -47,27 +40,28 @@ def test_run_diverging_at_epoch_3_keeps_epochs_0_to_2(tmp_path):
     configure_tensorflow(2, 0)
     results = tmp_path / "results"
     problem = load_problem("mnist-3v8", max_train_per_class=20, max_test_per_class=10)
-    data_file = results / "data" / "mnist-3v8.h5"
+    data_file = plan.problem_file("mnist-3v8", results)
     write_problem(data_file, problem)
     run = training.train(problem.x_train, problem.y_train, problem.x_test, problem.y_test, FC, 0,
                          snapshot_epochs=(0, 1, 2), architecture_name="fc")
-    train_file = results / "training" / f"{RUN}.h5"
+    train_file = plan.training_file(RUN, results)
     training.write_training(train_file, diverged_at_3(run))
 
     snapshots = ["e0", "e1", "e2", "e3"]
-    gram, metrics = results / "kernels" / f"{RUN}.gram.h5", results / "kernels" / f"{RUN}.metrics.h5"
-    out = load("kernel").main(train_file, data_file, gram, metrics, snapshots=snapshots, test_sample=8)
+    gram, metrics = plan.gram_file(RUN, results), plan.kernel_metrics_file(RUN, results)
+    out = kernel_job(train_file, data_file, gram, metrics, snapshots=snapshots, test_sample=8)
     assert [out[s]["diverged"] for s in snapshots] == [False, False, False, True]
-    svm = load("svm")
     settings = {"solver": "exact", "tolerance": None, "max_iterations": None}
     for s in snapshots:
-        for kernel in ("after", "conjugate"):
-            svm.main(gram, results / "svm" / RUN / f"{s}.{kernel}.h5", s, kernel, settings)
+        for kernel in KERNELS:
+            write_svm(gram, plan.svm_file(RUN, s, kernel, results), s, kernel, settings)
 
     rows = [{"study": "epochs", "run": RUN, "problem": "mnist-3v8", "architecture": "fc",
              "augmentation": False, "learning_rate": None, "seed": 0, "snapshot": s,
-             "epoch": int(s[1:]), "kernels": True} for s in snapshots]
-    table = aggregate.metrics_table(rows, results)
+             "epoch": int(s[1:]), "kernels": True,
+             "files": {"training": str(train_file), "kernel_metrics": str(metrics),
+                       "svm": {k: plan.svm_file(RUN, s, k, results) for k in KERNELS}}} for s in snapshots]
+    table = aggregate.metrics_table(rows)
     after = table[table["kernel"] == "after"].set_index("epoch")
     for q in ("svm_test_error", "nn_test_error", "swap", "alignment", "target_alignment"):
         assert np.isfinite(after.loc[[0, 1, 2], q].astype(float)).all(), q

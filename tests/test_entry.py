@@ -50,3 +50,18 @@ def test_command_line_user_error_is_one_line_and_status_2(tmp_path, caplog):
     got = []
     assert _command_line(lambda value: got.append(value), parser(), vars, False, ["--value", "5"]) == 0
     assert got == [5]
+
+
+def test_every_script_is_an_adapter_of_the_entry():
+    """Scripts hand their rule's arguments to one package call: short, through
+    run_script, and without a __future__ import (Snakemake prepends a preamble
+    to the script, which would make it a SyntaxError)."""
+    from conftest import ROOT
+
+    scripts = sorted((ROOT / "scripts").glob("*.py"))
+    assert len(scripts) == 7
+    for script in scripts:
+        text = script.read_text()
+        assert "from __future__" not in text, script.name
+        assert text.count("run_script(globals(), ") == 1, script.name
+        assert len(text.splitlines()) <= 60, script.name

@@ -1,19 +1,25 @@
 """Figures 1-16 from synthetic summary tables: the registry, every figure
 rendered (a full paper-scale summary and one missing most panels), the
-captions of the report."""
+captions of the report, the script's command line."""
 
 from __future__ import annotations
 
 import copy
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from afterkernel import aggregate as agg
-from afterkernel import figures as F
 from afterkernel import plan
+from afterkernel.figures import captions
+from afterkernel.figures import draw as D
+from afterkernel.figures import points as P
+from afterkernel.figures import registry as F
 
 PAPER_LR = {"mnist": [0.001, 0.003, 0.01, 0.03, 0.1], "cifar10": [0.01, 0.02, 0.03, 0.04]}
 N_PARAMS = {"vgg": 45527, "mega-vgg": 905591, "fc": 100675, "vgg-60k": 60171, "vgg-80k": 80426,
@@ -139,10 +145,18 @@ def test_registry():
     assert {k for k, f in F.FIGURES.items() if f.category == "Augmentation"} == {"fig08", "fig14", "fig16"}
     assert F.FIGURES["fig15"].study == "width" and F.FIGURES["fig15"].x == "n_params"
     assert all(F.FIGURES[k].x == "learning_rate" for k in ("fig09", "fig10", "fig11", "fig12", "fig13", "fig14"))
-    index = F.figure_index()
-    assert index["fig03"]["rule"] == "figure_fig03"
-    assert index["fig03"]["png"] == "results/figures/fig03_svm_vs_nn_error_early.png"
+    assert F.FIGURES["fig03"].rule == "figure_fig03"
+    assert plan.figure_files(F.FIGURES["fig03"].stem)[0] == "results/figures/fig03_svm_vs_nn_error_early.png"
+    assert "| 3 | `results/figures/fig03_svm_vs_nn_error_early.png` |" in F.index_markdown()
     assert "| 15 |" in F.index_markdown()
+
+
+def test_registry_is_cheap_to_import(root):
+    # rules/figures.smk imports it at every parse of the workflow
+    code = ("import sys, afterkernel.figures; "
+            "print([m for m in ('pandas', 'matplotlib', 'h5py', 'tensorflow') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_readme_figure_index_is_current(root):
@@ -158,23 +172,23 @@ def test_panels_follow_the_paper(full_summary):
                         "fig15": 2, "fig16": 3}
     for k, spec in F.FIGURES.items():
         for panel in spec.panels(full_summary):
-            assert F.panel_status(full_summary, spec, panel) is None, (k, panel.title)
+            assert P.panel_status(full_summary, spec, panel) is None, (k, panel.title)
     # Figure 5(a): 3 invariances x 2 MNIST problems
     assert len(F.FIGURES["fig05"].panels(full_summary)[0].curves) == 6
     # Figure 3 = Figure 2 restricted to the early epochs
     f2, f3 = F.FIGURES["fig02"], F.FIGURES["fig03"]
     c = f2.panels(full_summary)[0].curves[0]
-    assert F.curve_data(full_summary, f2, c)["x"].max() == 200
-    assert F.curve_data(full_summary, f3, c)["x"].tolist() == [0, 1, 3, 10]
+    assert P.curve_data(full_summary, f2, c)["x"].max() == 200
+    assert P.curve_data(full_summary, f3, c)["x"].tolist() == [0, 1, 3, 10]
     # Figure 15: x is the number of parameters, curves per family and epoch count
     f15 = F.FIGURES["fig15"]
     curves = f15.panels(full_summary)[1].curves
     assert {(c.hue, c.dash) for c in curves} == {(F.arch_label(f), F.epochs_label(e))
                                                  for f in ("vgg", "fc") for e in (10, 100, 200)}
-    d = F.curve_data(full_summary, f15, next(c for c in curves if c.hue == "VGG-like"))
+    d = P.curve_data(full_summary, f15, next(c for c in curves if c.hue == "VGG-like"))
     assert d["x"].tolist() == pytest.approx([45527 * 1.02, 60171 * 1.02, 80426 * 1.02, 99866 * 1.02])
     mnist = f15.panels(full_summary)[0].curves
-    d = F.curve_data(full_summary, f15, next(c for c in mnist if c.hue == "fully connected"
+    d = P.curve_data(full_summary, f15, next(c for c in mnist if c.hue == "fully connected"
                                              and c.marker == "3-vs-8" and c.dash == "10 epochs"))
     assert d["x"].tolist() == [60327, 80419, 100675]
     # Figures 8, 14, 16 compare both augmentation settings
@@ -186,7 +200,7 @@ def test_panels_follow_the_paper(full_summary):
 def test_curve_values_are_the_summary(full_summary):
     spec = F.FIGURES["fig09"]
     c = spec.panels(full_summary)[4].curves[0]  # SVM, VGG cat-dog vs lr
-    d = F.curve_data(full_summary, spec, c)
+    d = P.curve_data(full_summary, spec, c)
     assert d["x"].tolist() == PAPER_LR["cifar10"]
     row = full_summary[(full_summary["study"] == "learning_rate") & (full_summary["problem"] == "cifar10-cat-dog")
                        & (full_summary["architecture"] == "vgg") & (full_summary["kernel"] == "after")
@@ -202,7 +216,7 @@ def test_curve_values_are_the_summary(full_summary):
 def test_render_every_figure(full_summary, tmp_path):
     for k, spec in F.FIGURES.items():
         png, svg = tmp_path / f"{spec.stem}.png", tmp_path / f"{spec.stem}.svg"
-        notes = F.render(k, full_summary, png, svg, dpi=DPI)
+        notes = D.draw_figure(full_summary, k, png, svg, dpi=DPI)
         assert notes == [], (k, notes)
         check_png(png)
         assert svg.stat().st_size > 20_000 and b"<svg" in svg.read_bytes()[:1000]
@@ -213,7 +227,7 @@ def test_render_with_most_panels_missing(sparse_summary, tmp_path):
     all_notes = {}
     for k, spec in F.FIGURES.items():
         png = tmp_path / f"{spec.stem}.png"
-        all_notes[k] = F.render(k, sparse_summary, png=png, dpi=DPI)
+        all_notes[k] = D.draw_figure(sparse_summary, k, png=png, dpi=DPI)
         check_png(png)
     assert all_notes["fig02"] == [f"{t}: {F.NOT_IN_CONFIG}" for t in (
         "(b) VGG-like, MNIST 5-vs-6", "(c) fully connected, MNIST 3-vs-8", "(d) fully connected, MNIST 5-vs-6",
@@ -227,13 +241,13 @@ def test_render_all_diverged_and_from_csv(full_summary, tmp_path):
     s.loc[s["problem"] == "cifar10-cat-dog", ["mean", "ci_low", "ci_high"]] = np.nan
     path = tmp_path / "summary.csv"
     path.write_text(agg.to_csv(s))
-    notes = F.render("fig01", path, png=tmp_path / "a.png", dpi=DPI)
+    notes = D.draw_figure(path, "fig01", png=tmp_path / "a.png", dpi=DPI)
     assert notes == [f"(b) CIFAR-10 cats-vs-dogs, VGG-like: {F.NO_FINITE}"]
 
 
 def test_render_is_deterministic(full_summary, tmp_path):
     for i in (1, 2):
-        F.render("fig12", full_summary, tmp_path / f"{i}.png", tmp_path / f"{i}.svg")
+        D.draw_figure(full_summary, "fig12", tmp_path / f"{i}.png", tmp_path / f"{i}.svg")
     assert (tmp_path / "1.png").read_bytes() == (tmp_path / "2.png").read_bytes()
     assert (tmp_path / "1.svg").read_bytes() == (tmp_path / "2.svg").read_bytes()
 
@@ -242,9 +256,16 @@ def test_render_is_deterministic(full_summary, tmp_path):
 # report captions
 
 
+def report_captions() -> dict[str, str]:
+    """Each figure's report caption as the figure rule writes it."""
+    return {k: captions.report_caption(spec, plan.figure_files(spec.stem)[0], plan.table_file("summary.csv"))
+            for k, spec in F.FIGURES.items()}
+
+
 def test_captions_render(default_config):
-    """Each figure has report/{id}.rst; it renders with Jinja against the
-    config (as snakemake --report does) and parses as reStructuredText."""
+    """Each figure's report caption (from the registry) renders with Jinja
+    against the config (as snakemake --report does) and parses as
+    reStructuredText."""
     import jinja2
     from docutils.core import publish_parts
 
@@ -252,8 +273,8 @@ def test_captions_render(default_config):
 
     env = jinja2.Environment()
     snakemake = type("S", (), {"config": default_config})()
-    for k, spec in F.FIGURES.items():
-        text = (ROOT / "report" / f"{k}.rst").read_text()
+    for k, text in report_captions().items():
+        spec = F.FIGURES[k]
         assert spec.title in text, k
         out = env.from_string(text).render(snakemake=snakemake)
         assert "mnist-3v8" in out or "seeds" in out
@@ -266,19 +287,52 @@ def test_captions_render(default_config):
                       settings_overrides={"report_level": 2, "halt_level": 2})
 
 
-def test_script_main(full_summary, tmp_path):
-    import importlib.util
+def test_captions_say_what_the_figures_mark():
+    text = report_captions()
+    for k, spec in F.FIGURES.items():
+        assert f"``{plan.figure_files(spec.stem)[0]}``" in text[k] and f"rule ``{spec.rule}``" in text[k]
+        assert ("Hollow SVM markers" in text[k]) == spec.svm_errors, k
+        assert ("hollow markers: not every run reached the target" in text[k]) == (spec.study == "learning_rate")
+        assert ("shaded band" in text[k]) == (spec.x == "epoch"), k
+        assert ("a seeded sample of" in text[k]) == (spec.study != "width"), k
+        assert ("Augmentation: random rotations" in text[k]) == (k in ("fig08", "fig14", "fig16")), k
+    assert {k for k in text if "network at epoch 0" in text[k]} == {"fig02", "fig03", "fig16"}
 
+
+def test_figure_files_are_written_atomically_with_usual_permissions(full_summary, tmp_path):
+    csv = tmp_path / "summary.csv"
+    csv.write_text(agg.to_csv(full_summary))
+    out = tmp_path / "figures"
+    old = os.umask(0o022)
+    try:
+        D.draw_figure(csv, "fig12", out / "f.png", out / "f.svg", caption=out / "f.rst", dpi=DPI)
+    finally:
+        os.umask(old)
+    for name in ("f.png", "f.svg", "f.rst"):
+        assert (out / name).stat().st_mode & 0o777 == 0o644, name
+    assert sorted(p.name for p in out.iterdir()) == ["f.png", "f.rst", "f.svg"]  # no temporary left
+    assert (out / "f.rst").read_text() == captions.report_caption(F.FIGURES["fig12"], str(out / "f.png"), str(csv))
+    with pytest.raises(ValueError):  # a caption names the summary's path
+        D.draw_figure(full_summary, "fig12", out / "g.png", caption=out / "g.rst", dpi=DPI)
+    assert not (out / "g.rst").exists() and not (out / "g.png").exists()  # checked before drawing
+
+
+def test_script_command_line(full_summary, tmp_path):
     from conftest import ROOT
 
     path = tmp_path / "summary.csv"
     path.write_text(agg.to_csv(full_summary))
-    spec = importlib.util.spec_from_file_location("figure_script", ROOT / "scripts" / "figure.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    module.main(path, "fig12", tmp_path / "f.png", tmp_path / "f.svg")
+    D.draw_figures(path, {"fig12": {"png": tmp_path / "f.png", "svg": tmp_path / "f.svg"}})
     check_png(tmp_path / "f.png", dpi=150)
     assert (tmp_path / "f.svg").is_file()
+    script = [sys.executable, str(ROOT / "scripts" / "figure.py"), "--summary", str(path), "--outdir",
+              str(tmp_path / "cli")]
+    subprocess.run(script + ["fig12"], check=True, capture_output=True)
+    stem = F.FIGURES["fig12"].stem
+    assert (tmp_path / "cli" / f"{stem}.png").read_bytes() == (tmp_path / "f.png").read_bytes()
+    assert (tmp_path / "cli" / f"{stem}.svg").is_file()
+    bad = subprocess.run(script + ["fig99"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "unknown figure 'fig99'" in bad.stderr
 
 
 def test_unreached_targets_and_nonseparable_kernels_are_flagged(tmp_path):
@@ -298,15 +352,15 @@ def test_unreached_targets_and_nonseparable_kernels_are_flagged(tmp_path):
     s = agg.summary_table(m)
     spec = F.FIGURES["fig13"]  # after vs conjugate SVM error vs learning rate
     panel = next(p for p in spec.panels(s) if "fully connected, MNIST 3-vs-8" in p.title)
-    data = {c.hue: F.curve_data(s, spec, c) for c in panel.curves}
+    data = {c.hue: P.curve_data(s, spec, c) for c in panel.curves}
     after, conj = data["after kernel"].set_index("x"), data["conjugate kernel"].set_index("x")
     assert after.loc[0.01, "unreached"] and not after.loc[0.1, "unreached"]
     assert not after["not_separable"].any()
     assert conj.loc[0.1, "not_separable"] and not conj.loc[0.01, "not_separable"]
     assert after["count"].tolist() == [3, 2]  # the synthetic seed 0 diverged at lr 0.1
-    notes = F._unreached_note(s, {"loss_target": 0.01, "max_epochs": 10})
+    notes = D._unreached_note(s, {"loss_target": 0.01, "max_epochs": 10})
     assert notes == "1 of 6 learning-rate runs did not reach training loss <= 0.01 within 10 epochs"
     assert "trained to the loss target" not in F.X_LABELS["learning_rate"]
-    F.render("fig13", s, tmp_path / "f.png", dpi=DPI, training={"loss_target": 0.01, "max_epochs": 10})
+    D.draw_figure(s, "fig13", tmp_path / "f.png", dpi=DPI, training={"loss_target": 0.01, "max_epochs": 10})
     check_png(tmp_path / "f.png")
-    assert F._seed_note({3}) == "mean over n = 3 seeds per point" and F._seed_note({2, 3}).startswith("mean over n = 2-3")
+    assert D._seed_note({3}) == "mean over n = 3 seeds per point" and D._seed_note({2, 3}).startswith("mean over n = 2-3")

@@ -343,3 +343,35 @@ def test_decision_function_and_error_rate():
     assert mm.error_rate(f, np.array([1, 0, 0])) == pytest.approx(1 / 3)
     assert mm.error_rate(f, np.array([1, -1, 1])) == 0.0
     assert mm.error_rate(np.array([0.0]), np.array([1])) == 1.0  # 0 predicts class 0
+
+
+# ---------------------------------------------------------------------------
+# the SVM job: Gram file in, SVM file out
+
+
+def test_svm_job_writes_the_svm_file(tmp_path):
+    import h5py
+
+    from afterkernel.maxmargin.job import write_svm
+
+    K, y, Kt, yt = make_problem("rbf", 60, 2)
+    gram = tmp_path / "seed0.gram.h5"
+    with h5py.File(gram, "w") as f:
+        f["y_train"], f["y_test"] = y, yt
+        for snapshot, diverged in (("e1", False), ("e2", True)):
+            f.create_group(snapshot).attrs["diverged"] = diverged
+            f[f"{snapshot}/after/train"], f[f"{snapshot}/after/test_train"] = K, Kt
+    settings = {"solver": "exact", "tolerance": None, "max_iterations": None}
+    attrs = write_svm(gram, tmp_path / "e1.after.h5", "e1", "after", settings)
+    r = mm.solve(K, y)
+    with h5py.File(tmp_path / "e1.after.h5", "r") as f:
+        assert f.attrs["status"] == "optimal" and not f.attrs["diverged"]
+        assert (f.attrs["margin"], f.attrs["n_support"]) == (r.margin, r.n_support)
+        np.testing.assert_array_equal(f["decision_test"][...], mm.decision_function(Kt, y, r.coef))
+        assert f.attrs["test_error"] == attrs["test_error"] == mm.error_rate(f["decision_test"][...], yt)
+    write_svm(gram, tmp_path / "e2.after.h5", "e2", "after", settings)
+    with h5py.File(tmp_path / "e2.after.h5", "r") as f:
+        assert f.attrs["status"] == "diverged" and np.isnan(f.attrs["test_error"])
+        assert np.isnan(f["decision_test"][...]).all()
+    with pytest.raises(ValueError, match="no e3/after"):
+        write_svm(gram, tmp_path / "e3.after.h5", "e3", "after", settings)

@@ -152,7 +152,7 @@ def test_same_seed_same_weights_across_processes(tmp_path):
 
 def test_target_schedule_stops_at_the_target():
     data = blobs()
-    r = training.train(*data, FC, 0, schedule="target", learning_rate=0.5, loss_target=0.01, max_epochs=100)
+    r = training.train(*data, FC, 0, stop="target", learning_rate=0.5, loss_target=0.01, max_epochs=100)
     assert list(r.snapshots) == ["e0", "final"]
     used = r.attrs["epochs_used"]
     assert r.attrs["reached_target"] is True and r.attrs["diverged"] is False
@@ -167,7 +167,7 @@ def test_target_schedule_stops_at_the_target():
 
 def test_target_schedule_cap():
     data = blobs(n=64, m=16)
-    r = training.train(*data, FC, 0, schedule="target", learning_rate=0.01, loss_target=1e-9, max_epochs=2)
+    r = training.train(*data, FC, 0, stop="target", learning_rate=0.01, loss_target=1e-9, max_epochs=2)
     assert r.attrs["reached_target"] is False and r.attrs["epochs_used"] == 2
     assert r.snapshot_epochs["final"] == 2 and len(r.history["epoch"]) == 3
 
@@ -178,7 +178,7 @@ def test_target_schedule_cap():
 @pytest.mark.parametrize("spec", [VGG, FC])
 def test_divergence_is_recorded_not_raised(spec):
     data = random_problem(n=64, m=16)
-    r = training.train(*data, spec, 1, schedule="target", learning_rate=1e10, max_epochs=5)
+    r = training.train(*data, spec, 1, stop="target", learning_rate=1e10, max_epochs=5)
     assert r.attrs["diverged"] is True and r.attrs["reached_target"] is False
     assert r.attrs["epochs_used"] == 1  # stopped at the first non-finite epoch
     # 'final' holds the last finite weights (here the initialization), tagged with their epoch.
@@ -201,7 +201,7 @@ def test_learning_rate_1e6_never_raises(n):
     # Depending on the data, lr 1e6 either overflows (NaN: diverged) or kills
     # every ReLU (a huge but finite loss: not diverged); neither raises.
     data = random_problem(n=n, m=16)
-    r = training.train(*data, FC, 1, schedule="target", learning_rate=1e6, max_epochs=2)
+    r = training.train(*data, FC, 1, stop="target", learning_rate=1e6, max_epochs=2)
     loss = r.history["train_loss"]
     assert r.attrs["diverged"] is (not np.all(np.isfinite(loss)))
     assert r.attrs["reached_target"] is False
@@ -345,22 +345,20 @@ def test_write_read_roundtrip_and_load_model(vgg_run, tmp_path):
 
 def test_script_settings_from_snakemake_params():
     import importlib.util
+    import inspect
     import types
 
     spec = importlib.util.spec_from_file_location("train_script", ROOT / "scripts" / "train.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
     grouped = types.SimpleNamespace(
-        training={"arch_spec": FC, "schedule": "target", "snapshot_epochs": [0], "learning_rate": 0.1,
-                  "batch_size": 32, "loss_target": 0.01, "max_epochs": 50, "augmentation": None},
-        arch_name="fc", seed="3", code="abc")
-    s = script.settings_from_params(grouped)
+        input=types.SimpleNamespace(data="data.h5"), output=["run.h5"],
+        params=types.SimpleNamespace(
+            training={"arch_spec": FC, "stop": "target", "snapshot_epochs": [0], "learning_rate": 0.1,
+                      "batch_size": 32, "loss_target": 0.01, "max_epochs": 50, "augmentation": None},
+            arch_name="fc", seed="3", code="abc"))
+    s = script._from_snakemake(grouped)
     assert s["arch_spec"] == FC and s["seed"] == 3 and s["arch_name"] == "fc"
-    assert s["schedule"] == "target" and s["learning_rate"] == 0.1 and s["augmentation"] is None
-    flat = types.SimpleNamespace(arch_spec=VGG, arch_name="vgg", seed=1, schedule="epochs",
-                                 snapshot_epochs=[0, 1], augmentation=AUG)
-    s = script.settings_from_params(flat)
-    assert s["arch_spec"] == VGG and s["snapshot_epochs"] == [0, 1] and s["augmentation"] == AUG
-    import inspect
-
-    assert set(s) <= set(inspect.signature(script.main).parameters)
+    assert s["stop"] == "target" and s["learning_rate"] == 0.1 and s["augmentation"] is None
+    assert s["data"] == "data.h5" and s["out"] == "run.h5"
+    assert set(s) <= set(inspect.signature(training.train_to_file).parameters)

@@ -34,9 +34,10 @@ def tiny_run(tmp_path_factory, root):
 
 def test_every_figure_and_the_report(tiny_run):
     for spec in FIGURES.values():
-        for path in spec.files:
+        for path in plan.figure_files(spec.stem):
             f = tiny_run / path
             assert f.is_file() and f.stat().st_size > 2000, path
+        assert f"Figure {spec.number}" in (tiny_run / plan.figure_caption_file(spec.stem)).read_text()
     report = tiny_run / "report.html"
     assert report.is_file() and report.stat().st_size > 100_000
 

@@ -16,7 +16,7 @@ original labels (0-9) are kept.  Besides ``x_train, y_train, x_test, y_test``
 (uint8) each file stores ``index_train, index_test`` (int32 row numbers in the
 source arrays).  The ``.npz`` is written with fixed zip timestamps so the same
 inputs give the same bytes (for the same zlib); the script prints the sha256
-values to put into ``afterkernel/data.py`` (``EMBEDDED``) and the README.
+values to put into ``afterkernel/data/sources.py`` (``EMBEDDED``) and the README.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from afterkernel.data import EMBEDDED  # noqa: E402
+from afterkernel.data.raw import sha256_file  # noqa: E402
+from afterkernel.data.sources import EMBEDDED  # noqa: E402
 
 # sha256 of the source files (provenance: afterkernel/embedded/README.md).
 KNOWN_SOURCES = {
@@ -45,14 +46,6 @@ KNOWN_SOURCES = {
 }
 SOURCE_FILE = {"mnist": "mnist.npz", "cifar10": "cifar10_cat_dog_jpeg_q75.npz"}
 DEFAULT_COUNTS = {"mnist": (500, 200), "cifar10": (300, 100)}  # (train, test) per class
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def first_per_class(y: np.ndarray, classes, k: int) -> np.ndarray:
@@ -130,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         out, digest = make(dataset, args.source_dir, args.out_dir, n_train, n_test,
                            args.allow_other_source)
         expected = EMBEDDED[dataset]["sha256"]
-        status = "matches afterkernel/data.py" if digest == expected else (
-            f"DIFFERS from afterkernel/data.py ({expected}): update EMBEDDED['{dataset}']"
+        status = "matches afterkernel/data/sources.py" if digest == expected else (
+            f"DIFFERS from afterkernel/data/sources.py ({expected}): update EMBEDDED['{dataset}']"
             "['sha256'] and the README")
         mismatch |= digest != expected
         print(f"  sha256 {digest}  {status}")

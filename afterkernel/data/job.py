@@ -1,0 +1,40 @@
+"""The job of rule ``prepare_data``: one problem's data to its problem file."""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from afterkernel.data.problem_data import load_problem
+from afterkernel.data.problem_file import write_problem
+from afterkernel.data.sources import DEFAULT_SOURCE
+
+log = logging.getLogger(__name__)
+
+
+def prepare_problem_file(problem: str, out: str | os.PathLike, source: str = DEFAULT_SOURCE,
+                         directory: str | os.PathLike | None = None,
+                         max_train_per_class: int | None = None,
+                         max_test_per_class: int | None = None) -> dict[str, Any]:
+    """Load ``problem`` from ``source`` (:func:`afterkernel.data.load_problem`),
+    log what was loaded and write it to the problem file ``out``; return the
+    file's attrs."""
+    log.info("problem %s: loading from source %r%s", problem, source,
+             f" (dir {directory})" if source == "dir" else "")
+    data = load_problem(problem, source=source, directory=directory,
+                        max_train_per_class=max_train_per_class,
+                        max_test_per_class=max_test_per_class)
+    a = data.attrs
+    log.info("classes %s (%s -> label 0, %s -> label 1)", a["classes"], *a["class_names"])
+    log.info("train: %d images %s, counts per label %s", a["n_train"],
+             data.x_train.shape, a["train_counts"])
+    log.info("test: %d images %s, counts per label %s", a["n_test"],
+             data.x_test.shape, a["test_counts"])
+    log.info("source files %s, sha256 %s", a["source_files"], a["source_sha256"])
+    if a["jpeg_derived"]:
+        log.warning("the CIFAR-10 pixels are decoded from JPEG (not the true CIFAR-10): "
+                    "numbers computed on them must say so")
+    write_problem(out, data)
+    log.info("wrote %s", out)
+    return a

@@ -1,0 +1,103 @@
+"""One problem's preprocessed data (paper §2): the two classes only, in
+their original order (no shuffling), float32 pixels / 255 in NHWC (MNIST
+gets a channel axis), no mean subtraction; labels uint8 in {0, 1}."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from afterkernel.data.errors import HOW_TO_PROVIDE, DataError
+from afterkernel.data.problems import Problem, parse_problem
+from afterkernel.data.raw import RawData
+from afterkernel.data.sources import DEFAULT_SOURCE, SOURCES, raw_data
+
+
+@dataclass
+class ProblemData:
+    """Preprocessed data of one problem: float32 NHWC images in [0, 1], uint8 labels."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.x_train.shape[1:])
+
+
+def load_problem(
+    problem: str | Problem,
+    source: str = DEFAULT_SOURCE,
+    directory: str | os.PathLike | None = None,
+    max_train_per_class: int | None = None,
+    max_test_per_class: int | None = None,
+) -> ProblemData:
+    """Load and preprocess one problem from ``source`` (see
+    :mod:`afterkernel.data.sources`).
+
+    ``max_*_per_class`` keep the first k examples of each class (original
+    order); ``None`` keeps all. Raises :class:`DataError` when the data are
+    missing or corrupt, with a message saying how to provide them.
+    """
+    prob = parse_problem(problem)
+    if source not in SOURCES:
+        raise DataError(f"data.source must be one of {', '.join(SOURCES)}, got {source!r}")
+    caps = {"train": _check_cap(max_train_per_class, "data.max_train_per_class"),
+            "test": _check_cap(max_test_per_class, "data.max_test_per_class")}
+    raw = raw_data(prob, source, directory)
+    arrays: dict[str, np.ndarray] = {}
+    counts: dict[str, list[int]] = {}
+    for split, cap in caps.items():
+        x, y = _two_classes(raw, split, prob, cap, source)
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
+        counts[split] = [int(np.sum(y == 0)), int(np.sum(y == 1))]
+    attrs = {
+        "problem": prob.name,
+        "dataset": prob.dataset,
+        "classes": list(prob.classes),
+        "class_names": list(prob.class_names),
+        "source": source,
+        "n_train": int(arrays["y_train"].shape[0]),
+        "n_test": int(arrays["y_test"].shape[0]),
+        "train_counts": counts["train"],
+        "test_counts": counts["test"],
+        "source_sha256": raw.source_sha256,
+        "source_files": raw.source_files,
+        "jpeg_derived": bool(raw.jpeg_derived),
+        "max_train_per_class": caps["train"],
+        "max_test_per_class": caps["test"],
+    }
+    return ProblemData(attrs=attrs, **arrays)
+
+
+def _check_cap(value: Any, key: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise DataError(f"{key} must be a positive integer or null (all), got {value!r}")
+    return int(value)
+
+
+def _two_classes(raw: RawData, split: str, prob: Problem, cap: int | None,
+                 source: str) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``cap`` images of each class of ``prob`` in ``split``, in
+    their original order, preprocessed: x float32 (n, H, W, C), y uint8 (n,)
+    with label 1 for ``prob.classes[1]``."""
+    y_all = getattr(raw, f"y_{split}")
+    idx = np.sort(np.concatenate([np.flatnonzero(y_all == c)[:cap] for c in prob.classes]))
+    y = (y_all[idx] == prob.classes[1]).astype(np.uint8)
+    empty = [prob.classes[k] for k in (0, 1) if not np.any(y == k)]
+    if empty:
+        raise DataError(
+            f"{source} data for {prob.name!r} has no {split} examples of class(es) {empty} "
+            f"(from {', '.join(raw.source_files)}); the data are incomplete. {HOW_TO_PROVIDE}"
+        )
+    x = getattr(raw, f"x_{split}")[idx].astype(np.float32)
+    x /= np.float32(255.0)
+    return (x[..., None] if prob.dataset == "mnist" else x), y

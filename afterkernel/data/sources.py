@@ -1,0 +1,178 @@
+"""Where a dataset comes from (config key ``data.source``).
+
+``embedded``
+    a small subset of the real data shipped inside the package
+    (``afterkernel/embedded/``, see its README); checked against the sha256
+    values of :data:`EMBEDDED`.
+``dir``
+    a local folder (config key ``data.dir``) holding keras' ``mnist.npz``
+    and/or CIFAR-10: the python batches ``cifar-10-batches-py/`` (exact
+    CIFAR-10, preferred) or ``cifar10_cat_dog_jpeg_q75.npz`` (cat and dog
+    only, decoded from JPEG: *not* the exact CIFAR-10 pixels).
+``keras``
+    download with ``keras.datasets`` (cached by keras in ``~/.keras``); needs
+    a network connection the first time. Only this source imports keras.
+
+``.npz`` files are read with ``allow_pickle=False``; the CIFAR-10 batches
+with a restricted unpickler (:mod:`afterkernel.data.cifar_batches`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from afterkernel.data.cifar_batches import CIFAR_BATCH_DIR, load_cifar_batches
+from afterkernel.data.errors import HOW_TO_PROVIDE, DataError
+from afterkernel.data.problems import Problem
+from afterkernel.data.raw import RawData, check_raw, combine_hashes, read_npz_file, sha256_file
+
+SOURCES = ("embedded", "dir", "keras")
+DEFAULT_SOURCE = "embedded"
+
+# File names inside a `dir` source folder.
+MNIST_FILE = "mnist.npz"
+CIFAR_JPEG_FILE = "cifar10_cat_dog_jpeg_q75.npz"
+
+# The embedded subsets (afterkernel/embedded/); regenerate with
+# `python tools/make_embedded_data.py --source-dir DIR`, which prints these
+# values. The folder is looked up at call time so tests can monkeypatch it.
+EMBEDDED_DIR = Path(__file__).resolve().parents[1] / "embedded"
+EMBEDDED: dict[str, dict[str, Any]] = {
+    "mnist": {
+        "file": "mnist_3568_subset.npz",
+        "sha256": "c896ae98b0c067c4d9a2a591b801c83f6b5ae893c3720efa6fef4dc95cfa9818",
+        "classes": (3, 5, 6, 8),
+        "jpeg_derived": False,
+    },
+    "cifar10": {
+        "file": "cifar10_cat_dog_jpeg_q75_subset.npz",
+        "sha256": "d9a70b1239d6d4cf2f33b535a281bb59ee13eb88ee1aff80c5bb93dfb9cb0986",
+        "classes": (3, 5),
+        "jpeg_derived": True,
+    },
+}
+
+
+def raw_data(problem: Problem, source: str, directory: str | os.PathLike | None) -> RawData:
+    """The dataset of ``problem`` from ``source`` (one of :data:`SOURCES`)."""
+    if source == "embedded":
+        held = EMBEDDED[problem.dataset]["classes"]
+        absent = [c for c in problem.classes if c not in held]
+        if absent:
+            raise DataError(
+                f"the embedded {problem.dataset} subset holds only classes {list(held)}, not "
+                f"{absent} needed by {problem.name!r}; use `data.source: dir` (with `data.dir`) "
+                f"or `data.source: keras` for it. {HOW_TO_PROVIDE}"
+            )
+        return _load_embedded(problem.dataset)
+    if source == "dir":
+        return _load_dir(problem.dataset, directory)
+    return _load_keras(problem.dataset)
+
+
+# --- dir ----------------------------------------------------------------------
+def _dir_not_found(directory: Path, what: str) -> DataError:
+    return DataError(f"data folder {directory} {what}. {HOW_TO_PROVIDE}")
+
+
+def _data_folder(directory: str | os.PathLike | None) -> Path:
+    """The existing folder ``data.dir``."""
+    if directory is None or str(directory) == "":
+        raise DataError(
+            "data.source is 'dir' but no folder was given: set `data.dir` in the config "
+            f"(or pass directory=...). {HOW_TO_PROVIDE}"
+        )
+    folder = Path(os.path.expanduser(str(directory)))
+    if not folder.exists():
+        raise _dir_not_found(folder, "(data.dir) does not exist")
+    if not folder.is_dir():
+        raise _dir_not_found(folder, "(data.dir) is not a folder")
+    return folder
+
+
+def _load_dir(dataset: str, directory: str | os.PathLike | None) -> RawData:
+    folder = _data_folder(directory)
+    if dataset == "mnist":
+        path = folder / MNIST_FILE
+        if not path.is_file():
+            raise _dir_not_found(
+                folder, f"(data.dir) has no `{MNIST_FILE}` (keras' MNIST file, arrays "
+                "x_train, y_train, x_test, y_test) for the MNIST problems"
+            )
+        return read_npz_file(path, MNIST_FILE, dataset, jpeg_derived=False)
+    if (folder / CIFAR_BATCH_DIR).is_dir():  # the exact pixels win over the JPEG file
+        return load_cifar_batches(folder / CIFAR_BATCH_DIR)
+    path = folder / CIFAR_JPEG_FILE
+    if path.is_file():
+        return read_npz_file(path, CIFAR_JPEG_FILE, dataset, jpeg_derived=True)
+    raise _dir_not_found(
+        folder, f"(data.dir) has neither `{CIFAR_BATCH_DIR}/` (data_batch_1..5, test_batch) "
+        f"nor `{CIFAR_JPEG_FILE}` for the CIFAR-10 problems"
+    )
+
+
+# --- embedded -------------------------------------------------------------------
+def _load_embedded(dataset: str) -> RawData:
+    spec = EMBEDDED[dataset]
+    path = Path(EMBEDDED_DIR) / spec["file"]
+    regen = ("regenerate it with `python tools/make_embedded_data.py --source-dir DIR` "
+             "or reinstall the package")
+    if not path.is_file():
+        raise DataError(f"embedded data file {path} is missing; {regen}. {HOW_TO_PROVIDE}")
+    digest = sha256_file(path)
+    if digest != spec["sha256"]:
+        raise DataError(
+            f"embedded data file {path} fails its checksum (sha256 {digest}, expected "
+            f"{spec['sha256']}): it is corrupt or was modified; {regen}."
+        )
+    return read_npz_file(path, f"embedded/{spec['file']}", dataset,
+                         jpeg_derived=bool(spec["jpeg_derived"]), digest=digest)
+
+
+# --- keras ----------------------------------------------------------------------
+def _array_hash(*arrays: np.ndarray) -> str:
+    return combine_hashes(
+        [hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest() for a in arrays]
+    )
+
+
+def _keras_arrays(dataset: str) -> tuple[np.ndarray, ...]:
+    """``keras.datasets.{dataset}.load_data()`` as (x_train, y_train, x_test, y_test)."""
+    try:
+        datasets = importlib.import_module("keras.datasets")
+    except ImportError as e:
+        raise DataError(f"data.source is 'keras' but keras cannot be imported ({e}). "
+                        f"{HOW_TO_PROVIDE}") from e
+    module = getattr(datasets, dataset)
+    try:
+        (x_train, y_train), (x_test, y_test) = module.load_data()
+    except Exception as e:  # noqa: BLE001 - keras raises bare Exception on fetch failure
+        raise DataError(
+            f"could not get {dataset} through keras.datasets.{dataset}.load_data() "
+            f"({type(e).__name__}: {e}). Offline? Use `data.source: dir` with `data.dir` set "
+            f"to a folder holding the files, or `data.source: embedded`. {HOW_TO_PROVIDE}"
+        ) from e
+    return np.asarray(x_train), np.asarray(y_train), np.asarray(x_test), np.asarray(y_test)
+
+
+def _load_keras(dataset: str) -> RawData:
+    x_train, y_train, x_test, y_test = _keras_arrays(dataset)
+    if dataset == "cifar10" and x_train.ndim == 4 and x_train.shape[1] == 3:  # channels_first
+        x_train, x_test = x_train.transpose(0, 2, 3, 1), x_test.transpose(0, 2, 3, 1)
+    raw = RawData(
+        x_train=np.ascontiguousarray(x_train), y_train=y_train,
+        x_test=np.ascontiguousarray(x_test), y_test=y_test,
+        source_sha256="", source_files=[f"keras.datasets.{dataset}.load_data()"],
+        jpeg_derived=False,
+    )
+    raw = check_raw(raw, dataset, f"keras.datasets.{dataset}")
+    # keras hides its cache path: hash the arrays it returned instead.
+    raw.source_sha256 = _array_hash(raw.x_train, raw.y_train.astype(np.uint8),
+                                    raw.x_test, raw.y_test.astype(np.uint8))
+    return raw

@@ -1,0 +1,251 @@
+"""The exact solver: the hard-margin SVM without bias of paper §2 to
+round-off, by an active-set method on a working set W of candidate points.
+
+* W starts as the 2,048 points with the smallest margins under the uniform
+  dual point (:class:`_WorkingSet`).
+* Each pass solves the problem on W: block principal pivoting
+  (:mod:`~afterkernel.maxmargin.pivoting`) on the unnormalised dual
+  ``max sum(a) - a^T G a / 2, a >= 0`` guesses the support (~1,000 support
+  vectors in ~5-10 rounds), and Wolfe's minimum-norm-point algorithm
+  (:mod:`~afterkernel.maxmargin.wolfe`) on the simplex form ``min_{q in
+  simplex} q^T G q``, started from that guess, finishes whenever block
+  pivoting stalls or its linear algebra is unreliable.
+* Every pass ends with a float64 check of all n margins and adds the most
+  violating points (at most half of |W|).  G_WW is held in float64 (175 MB
+  at |W| = 4,667).  When block pivoting ends the gap is at round-off level
+  (~1e-12), whatever ``tol``.
+
+Why, measured on a 12K fully connected after kernel of MNIST 3v8 (1,005
+support vectors; 2 busy shared cores, one BLAS thread): greedy dual
+coordinate ascent with shrinking needed ~364,000 coordinate steps (~14 s)
+to a gap of 1e-4; Wolfe's algorithm alone ~1,470 major cycles (~18 s: each
+costs O(k |W|) in Python); this method 4 passes and ~35 factorisations,
+0.9-1.8 CPU seconds (1.4-3.6 s wall) against 0.28-0.32 (0.44-0.69 s) for
+scikit-learn's SVC(kernel='precomputed', C=1e10) in the same runs; on the
+kernel at initialisation (1,886 support vectors) 2.6-3.1 CPU seconds
+against 0.43-0.52.
+
+Not separable, the hard-margin classifier does not exist; the classifier
+reported is that of Algorithm 1 after a fixed number of iterations
+(:func:`_nonseparable_coef`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from afterkernel.maxmargin.alg1 import solve_alg1, solve_primal_alg1
+from afterkernel.maxmargin.gram import SignedGram, check_kernel, low_rank_features
+from afterkernel.maxmargin.pivoting import block_principal_pivoting
+from afterkernel.maxmargin.result import (DEFAULT_MAX_ITER, DEFAULT_NONSEP_TOL, DEFAULT_TOL,
+                                          MaxMarginResult, finish)
+from afterkernel.maxmargin.wolfe import min_norm_point
+from afterkernel.vocabulary import signed_labels
+
+
+def solve_exact(
+    K,
+    y,
+    tol: float | None = None,
+    max_iter: int | None = None,
+    nonsep_tol: float = DEFAULT_NONSEP_TOL,
+    working_set: int = 2048,
+    grow: float = 0.5,
+    warm_start: bool = True,
+    nonsep_coef: str = "alg1",
+    nonsep_iter: int = 1000,
+) -> MaxMarginResult:
+    """Exact hard-margin SVM without bias for the train Gram ``K`` (n, n) and labels ``y`` (n,).
+
+    Minimises q^T G q over the simplex; at the solution q*, w* = Z^T q* /
+    ||Z^T q*||^2 is the max-margin classifier and ||Z^T q*|| its margin.
+    Stops when the relative gap ``1 - min_i (G q)_i / q^T G q`` over *all*
+    points is at most ``tol`` (default 1e-4), when ``sqrt(q^T G q) <=
+    nonsep_tol * max_i ||z_i||`` (not separable), or after ``max_iter``
+    steps (block-pivoting rounds plus Wolfe major cycles; ``iterations``
+    reports their number).  ``working_set`` is the initial number of candidate
+    points, ``grow`` the fraction by which a pass may enlarge it (by the
+    most violating points); ``warm_start`` seeds each pass with block
+    principal pivoting.
+
+    Not separable: the dual optimum is q with Z^T q = 0, so w = 0 and the
+    hard-margin classifier does not exist.  The returned ``coef`` are then
+    those of Algorithm 1 after ``nonsep_iter`` iterations (``nonsep_coef=
+    "alg1"``, default; ``info["coef_from"]`` says so) or the dual weights q
+    (``"dual"``).
+    """
+    tol = DEFAULT_TOL["exact"] if tol is None else float(tol)
+    max_iter = DEFAULT_MAX_ITER["exact"] if max_iter is None else int(max_iter)
+    if nonsep_coef not in ("alg1", "dual"):
+        raise ValueError(f"nonsep_coef must be 'alg1' or 'dual', got {nonsep_coef!r}")
+    s = signed_labels(y)
+    K = check_kernel(K, len(s))
+    n = len(s)
+    gram = SignedGram(K, s)
+    if np.any(gram.diag < 0):
+        raise ValueError("the Gram matrix has negative diagonal entries; it is not a kernel matrix")
+    kappa = float(gram.diag.max())
+    info: dict[str, Any] = {"passes": 0, "minor": 0, "dependent": 0, "bpp_support": []}
+    if kappa == 0.0:
+        return finish(np.zeros(n), np.zeros(n), 0.0, 0.0, 0, tol, "exact", True, info)
+    stops = _Stops(tol=tol, max_iter=max_iter, thresh2=nonsep_tol**2 * kappa)
+    ws = _WorkingSet(gram, working_set)
+    S, lam, g, xx, steps, nonsep = _solve_growing(ws, kappa, stops, grow, warm_start, info)
+    coef = np.zeros(n)
+    coef[S] = lam
+    info["working_set"] = int(len(ws.W))
+    bound = math.sqrt(max(xx, 0.0))
+    if nonsep and nonsep_coef == "alg1":
+        coef = _nonseparable_coef(K, y, nonsep_iter, info)
+        g = gram.matvec(coef)
+        return finish(coef, g, float(coef @ g), bound, steps, tol, "exact", True, info)
+    info["coef_from"] = "dual"
+    return finish(coef, g, xx, bound, steps, tol, "exact", nonsep, info)
+
+
+@dataclass(frozen=True)
+class _Stops:
+    """When the exact solver stops: relative gap ``tol`` over all points,
+    ``max_iter`` steps, or a squared dual value ``thresh2`` that counts as 0."""
+
+    tol: float
+    max_iter: int
+    thresh2: float
+
+    @property
+    def inner_tol(self) -> float:
+        """The gap a pass reaches on the working set (tighter than ``tol``,
+        so that a pass usually certifies all points)."""
+        return self.tol / 4
+
+
+class _WorkingSet:
+    """The candidate points W (global indices, in insertion order; W only
+    grows) and G_WW (|W|, |W|) in float64.
+
+    G_WW lives in the top-left corner of a buffer with spare capacity, so a
+    pass usually adds rows and columns without copying what is there.
+    ``pos`` (n,) is each point's index in W, -1 outside.
+    """
+
+    def __init__(self, gram: SignedGram, size: int):
+        # First candidates: smallest margins under the uniform dual point.
+        n = gram.n
+        g0 = gram.matvec_lowp(np.full(n, 1.0 / n))
+        self.gram = gram
+        self.W = np.argsort(g0, kind="stable")[: min(n, size)]
+        self.buf = np.empty((min(n, 2 * len(self.W)),) * 2)
+        gram.sub(self.W, self.W, out=self.buf[: len(self.W), : len(self.W)])
+        self.pos = np.full(n, -1, dtype=np.intp)
+        self.pos[self.W] = np.arange(len(self.W))
+
+    @property
+    def G(self) -> np.ndarray:
+        """G_WW, a view of the buffer."""
+        return self.buf[: len(self.W), : len(self.W)]
+
+    def violators(self, g: np.ndarray, xx: float, inner_tol: float, grow: float) -> np.ndarray:
+        """The points outside W whose margin ``g`` (n,) is below ``(1 -
+        inner_tol) xx``, worst first, at most max(256, grow |W|) of them."""
+        viol = np.flatnonzero((self.pos < 0) & (g < (1.0 - inner_tol) * xx))
+        return viol[np.argsort(g[viol], kind="stable")[: max(256, int(grow * len(self.W)))]]
+
+    def add(self, new: np.ndarray) -> None:
+        """Append the points ``new`` to W and their rows and columns to G_WW."""
+        m0, W = len(self.W), np.concatenate([self.W, new])
+        if len(W) > self.buf.shape[0]:
+            bigger = np.empty((min(self.gram.n, max(len(W), 2 * self.buf.shape[0])),) * 2)
+            bigger[:m0, :m0] = self.buf[:m0, :m0]
+            self.buf = bigger
+        self.gram.sub(new, W, out=self.buf[m0 : len(W), : len(W)])
+        self.buf[:m0, m0 : len(W)] = self.buf[m0 : len(W), :m0].T
+        self.pos[new] = np.arange(m0, len(W))
+        self.W = W
+
+
+def _solve_growing(ws: _WorkingSet, kappa: float, stops: _Stops, grow: float, warm_start: bool,
+                   info: dict[str, Any]):
+    """Passes over a growing working set until the dual point of W certifies
+    all n points (or a stop of ``stops``).
+
+    Returns ``(S, lam, g, xx, steps, nonsep)``: the support S (global
+    indices, sorted), its weights lam (summing to 1), the margins g = G_{:,S}
+    lam (n,), xx = lam^T G_SS lam, the steps taken and whether the data
+    count as not separable.
+    """
+    S, lam = np.zeros(0, dtype=np.intp), np.zeros(0)
+    steps = 0  # block-pivoting rounds + Wolfe major cycles
+    while True:
+        info["passes"] += 1
+        S_loc, lam_loc, steps, nonsep = _solve_on_working_set(ws.G, ws.pos[S], lam, steps, kappa,
+                                                              stops, warm_start, info)
+        order = np.argsort(ws.W[S_loc], kind="stable")
+        S, lam = ws.W[S_loc][order], lam_loc[order].copy()
+        g = ws.gram.rows_dot(S, lam)
+        xx = float(lam @ g[S])
+        if nonsep or xx <= stops.thresh2:
+            return S, lam, g, xx, steps, True
+        if 1.0 - float(g.min()) / xx <= stops.tol or steps >= stops.max_iter:
+            return S, lam, g, xx, steps, False
+        new = ws.violators(g, xx, stops.inner_tol, grow)
+        if len(new) == 0:
+            # Every violator is already a candidate yet the pass stopped:
+            # numerically stuck on dependent points; report what we have.
+            return S, lam, g, xx, steps, False
+        ws.add(new)
+
+
+def _solve_on_working_set(GW: np.ndarray, seed: np.ndarray, lam: np.ndarray, steps: int, kappa: float,
+                          stops: _Stops, warm_start: bool, info: dict[str, Any]):
+    """One pass: the dual point of G_WW = ``GW`` (m, m), from the previous
+    support ``seed`` (local indices) with weights ``lam``.
+
+    Returns ``(S_loc, lam, steps, nonsep)``, ``steps`` counting on from the
+    given number.
+    """
+    if warm_start and steps < stops.max_iter:
+        free0 = seed if len(seed) else np.arange(min(64, len(GW)))
+        guess, weight, rounds = block_principal_pivoting(GW, free0, rounds=min(30, stops.max_iter - steps),
+                                                         tol=stops.inner_tol)
+        steps += rounds
+        info["bpp_support"].append(int(len(guess)))
+        if len(guess):
+            seed, lam = guess, weight / weight.sum()
+    if len(seed) and _optimal_on_working_set(GW, seed, lam, stops):
+        # Block pivoting's solution needs no Wolfe cycles (and no factorisation).
+        return seed, lam, steps, False
+    S_loc, lam, cycles, nonsep = min_norm_point(GW, kappa, seed, lam, stops.max_iter - steps,
+                                                stops.thresh2, stops.inner_tol, info)
+    return S_loc, lam, steps + cycles, nonsep
+
+
+def _optimal_on_working_set(GW: np.ndarray, seed: np.ndarray, lam: np.ndarray, stops: _Stops) -> bool:
+    """Whether the dual point (``seed``, ``lam``) meets the optimality
+    conditions on W to ``inner_tol`` (and is not the zero point)."""
+    gW = lam @ GW[seed]
+    xx = float(lam @ gW[seed])
+    return xx > stops.thresh2 and float(gW.min()) >= (1.0 - stops.inner_tol) * xx
+
+
+def _nonseparable_coef(K: np.ndarray, y: np.ndarray, iterations: int, info: dict[str, Any]) -> np.ndarray:
+    """The coefficients (n,) of Algorithm 1 after ``iterations`` iterations.
+
+    The min-norm point is w = 0 here: its direction is round-off.  The
+    classifier reported instead is the paper's own procedure stopped at a
+    fixed iteration count (its implicit bias on non-separable data is a
+    sensible linear classifier; ~2.4 % train error on 94-dim conjugate
+    features of MNIST 3v8 where w = 0 gives ~34 %).
+    """
+    Phi = low_rank_features(K, max_rank=512)
+    if Phi is not None:
+        # Same iterates, O(n r) instead of O(n^2) per iteration.
+        alt = solve_primal_alg1(Phi, y, tol=0.0, max_iter=iterations, nonsep_tol=0.0)
+    else:
+        alt = solve_alg1(K, y, tol=0.0, max_iter=iterations, nonsep_tol=0.0)
+    info["coef_from"] = f"alg1 after {alt.iterations} iterations"
+    info["alg1_iterations"] = alt.iterations
+    return alt.coef

@@ -1,0 +1,100 @@
+"""The train Gram matrix K of a kernel (paper §2) as the solvers read it:
+checked once, seen as G = diag(s) K diag(s) = Z Z^T (rows z_i = s_i phi(x_i))
+without forming G, and factorised as Phi Phi^T when its rank is small."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+# Working memory for float64 products with a float32 K (bytes per block).
+_BLOCK_BYTES = 32 * 2**20
+
+
+def check_kernel(K: np.ndarray, n: int) -> np.ndarray:
+    """K (n, n) as float32 or float64, after O(n) checks that it is the
+    symmetric, finite train Gram matrix of ``n`` labels."""
+    K = np.asarray(K)
+    if K.ndim != 2 or K.shape[0] != K.shape[1]:
+        raise ValueError(f"the train Gram matrix must be square, got shape {K.shape}")
+    if K.shape[0] != n:
+        raise ValueError(f"Gram matrix is {K.shape[0]}x{K.shape[0]} but there are {n} labels")
+    if K.dtype not in (np.float32, np.float64):
+        K = K.astype(np.float64)
+    # Spot check (O(n)) that K is the symmetric train Gram matrix.
+    for i in {0, n // 2, n - 1} if n else ():
+        if not np.allclose(K[i], K[:, i], rtol=1e-5, atol=1e-6 * max(float(np.abs(K[i, i])), 1e-30)):
+            raise ValueError(f"the Gram matrix is not symmetric (row {i} differs from column {i})")
+    # A sum is finite only if every term is (one pass, no n^2 mask); only
+    # when it is not (or overflows) are the entries checked one by one.
+    if not np.isfinite(K.sum()) and not np.isfinite(K).all():
+        bad = int(np.count_nonzero(~np.isfinite(K)))
+        raise ValueError(f"the Gram matrix has {bad} non-finite (NaN or inf) entries")
+    return K
+
+
+class SignedGram:
+    """Rows and products of G = diag(s) K diag(s) in float64, K (n, n) kept
+    in its own dtype; ``diag`` (n,) is diag(K) = diag(G) in float64."""
+
+    def __init__(self, K: np.ndarray, s: np.ndarray):
+        self.K, self.s, self.n = K, s, len(s)
+        self.diag = np.einsum("ii->i", K).astype(np.float64)
+
+    def sub(self, rows: np.ndarray, cols: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """G[rows][:, cols] in float64 (into ``out`` if given)."""
+        blk = self.K[np.ix_(rows, cols)]
+        if out is None:
+            out = np.empty((len(rows), len(cols)))
+        out[...] = blk
+        out *= self.s[rows][:, None]
+        out *= self.s[cols][None, :]
+        return out
+
+    def rows_dot(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """G[:, idx] @ x for all n rows, float64, reading K[idx] in blocks."""
+        idx = np.asarray(idx)
+        out = np.zeros((self.n,) + x.shape[1:])
+        sx = (x.T * self.s[idx]).T
+        step = max(1, _BLOCK_BYTES // (8 * self.n))
+        for b in range(0, len(idx), step):
+            blk = self.K[idx[b : b + step]]
+            if blk.dtype != np.float64:
+                blk = blk.astype(np.float64)
+            out += blk.T @ sx[b : b + step]
+        return (out.T * self.s).T
+
+    def matvec(self, x: np.ndarray) -> np.ndarray:
+        """G @ x in float64 (x of shape (n,) or (n, r)); reads only rows where x != 0."""
+        nz = np.flatnonzero(x if x.ndim == 1 else np.any(x != 0, axis=1))
+        return self.rows_dot(nz, x[nz])
+
+    def matvec_lowp(self, x: np.ndarray) -> np.ndarray:
+        """G @ x in K's own precision (one pass over K); for screening only."""
+        sx = (self.s * x).astype(self.K.dtype)
+        return self.s * (self.K @ sx).astype(np.float64)
+
+
+def low_rank_features(K: np.ndarray, max_rank: int, rel_tol: float = 1e-10) -> np.ndarray | None:
+    """Phi (n, r) with K ~= Phi Phi^T by pivoted partial Cholesky, or None if r > max_rank.
+
+    Stops when every residual diagonal entry is at most ``rel_tol`` times
+    the largest diagonal entry, so |K - Phi Phi^T|_ij <= rel_tol max_i K_ii.
+    Costs O(n r^2): worth trying before an O(n^2)-per-iteration method.
+    """
+    n = K.shape[0]
+    d = np.einsum("ii->i", K).astype(np.float64)
+    stop = rel_tol * float(d.max())
+    L = np.empty((min(max_rank, n), n))
+    for k in range(min(max_rank, n) + 1):
+        p = int(np.argmax(d))
+        if d[p] <= stop:
+            return np.ascontiguousarray(L[:k].T)
+        if k == L.shape[0]:
+            return None
+        col = K[p].astype(np.float64) - L[:k, p] @ L[:k]
+        L[k] = col / math.sqrt(d[p])
+        d -= L[k] ** 2
+        d[p] = 0.0
+    return None

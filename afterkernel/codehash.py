@@ -4,8 +4,10 @@ Snakemake re-runs a job when its script changes, but not when a module the
 script imports does. Each rule therefore passes the hash of every package
 file its script can reach through imports (at any depth, lazy imports
 included), so editing one module re-runs exactly the rules that use it, and
-nobody keeps a list of modules by hand. Read with :mod:`ast` only: cheap
-enough for every parse of the workflow.
+nobody keeps a list of modules by hand. What is hashed is the parsed code
+without its docstrings: an edit of a comment, a docstring or the layout
+re-runs nothing. Read with :mod:`ast` only: cheap enough for every parse of
+the workflow.
 """
 
 from __future__ import annotations
@@ -66,11 +68,25 @@ def reached_files(script: Path, package_dir: Path) -> list[Path]:
     return sorted(files.values())
 
 
+def code_of(path: Path) -> str:
+    """What a file's code does: its syntax tree without docstrings, comments,
+    line numbers or layout."""
+    tree = ast.parse(path.read_bytes(), str(path))
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree)
+
+
 def script_code_hash(script: str | Path, package_dir: str | Path) -> str:
-    """16 hex digits of the SHA-256 of the files :func:`reached_files` lists."""
+    """16 hex digits of the SHA-256 of the code (:func:`code_of`) of the
+    files :func:`reached_files` lists."""
     h = hashlib.sha256()
     package_dir = Path(package_dir)
     for path in reached_files(Path(script), package_dir):
         h.update(path.relative_to(package_dir).as_posix().encode())
-        h.update(path.read_bytes())
+        h.update(code_of(path).encode())
     return h.hexdigest()[:16]

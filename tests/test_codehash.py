@@ -42,8 +42,23 @@ def test_hash_changes_with_reached_files_only(tmp_path):
     (pkg / "unused.py").write_text("# edited\n")
     (pkg / "plan.py").write_text("# edited\n")
     assert script_code_hash(script, pkg) == before
+    (pkg / "lazy.py").write_text('"""A docstring."""\n\n# a comment\nX  =  1  # same code\n')
+    assert script_code_hash(script, pkg) == before
     (pkg / "lazy.py").write_text("X = 2\n")
     assert script_code_hash(script, pkg) != before
+
+
+def test_docstrings_and_comments_are_not_code(tmp_path):
+    from afterkernel.codehash import code_of
+
+    a, b, c = tmp_path / "a.py", tmp_path / "b.py", tmp_path / "c.py"
+    a.write_text("def f(x):\n    return x + 1\n")
+    b.write_text('"""Module."""\n\n\ndef f(x):  # why\n    """Add one."""\n    return (x + 1)\n')
+    c.write_text("def f(x):\n    return x + 2\n")
+    assert code_of(a) == code_of(b) != code_of(c)
+    # a function that is only a docstring stays a function
+    b.write_text('def f(x):\n    """Nothing."""\n')
+    assert "Pass" in code_of(b)
 
 
 def test_real_scripts_reach_their_stages():

@@ -7,13 +7,8 @@ from snakemake.utils import min_version
 min_version("9.0")
 
 
-# A config given with --configfile replaces the embedded default entirely
-# (Snakemake would otherwise merge the two, leaking default studies into it).
-if not config:
-
-    configfile: f"{workflow.basedir}/config.yaml"
-
-
+# The config is the embedded default (config.yaml) completed by what
+# --configfile / --config give, validated before any job runs (rules/common.smk).
 report: "report/workflow.rst"
 
 

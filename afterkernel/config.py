@@ -1,5 +1,13 @@
 """Load and validate the study's configuration.
 
+A config gives only what differs from the embedded default
+(``config.yaml`` at the top of the repository, :func:`with_defaults`): its
+mappings are merged into the default's key by key, except ``studies``, which
+replaces the default's studies whole (a study left out is not run). Values
+given as text where the schema wants a number, list or mapping (Snakemake's
+``--config seeds=[0,1]`` or ``--config 'training={batch_size: 8}'``, which
+Snakemake passes as text) are read as YAML.
+
 The schema (``schemas/config.schema.yaml``) fixes the shape and types of
 every key; :func:`validate` adds the checks a schema cannot express (problem
 names, architecture names and types, learning rates for every data set a
@@ -16,6 +24,9 @@ from typing import Any
 import yaml
 
 SCHEMA_PATH = Path(__file__).with_name("schemas") / "config.schema.yaml"
+DEFAULT_PATH = Path(__file__).resolve().parents[1] / "config.yaml"
+#: sections a config replaces whole instead of merging into the default's
+REPLACED = ("studies",)
 
 
 class ConfigError(ValueError):
@@ -29,8 +40,57 @@ def schema() -> dict:
         return yaml.safe_load(f)
 
 
+@functools.cache
+def _default_text() -> str:
+    return DEFAULT_PATH.read_text()
+
+
+def default_config() -> dict:
+    """The embedded default (``config.yaml``), unvalidated."""
+    return yaml.safe_load(_default_text())
+
+
+def _merge(base: dict, update: dict, top: bool = True) -> dict:
+    out = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and not (top and key in REPLACED):
+            out[key] = _merge(out[key], value, top=False)
+        else:
+            out[key] = value
+    return out
+
+
+def _typed_text(value: Any, node: dict) -> Any:
+    """Text read as YAML where the schema wants something else than text."""
+    if "$ref" in node:  # "#/$defs/NAME", the only references the schema uses
+        node = schema()["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    types = node.get("type")
+    types = [types] if isinstance(types, str) else list(types or [])
+    if isinstance(value, str) and types and "string" not in types and "enum" not in node:
+        try:
+            return yaml.safe_load(value)
+        except yaml.YAMLError:
+            return value
+    if isinstance(value, list):
+        items = node.get("items")
+        prefix = node.get("prefixItems", [])
+        return [_typed_text(v, prefix[i] if i < len(prefix) else items if isinstance(items, dict) else {})
+                for i, v in enumerate(value)]
+    if isinstance(value, dict):
+        props = node.get("properties", {})
+        extra = node.get("additionalProperties")
+        return {k: _typed_text(v, props.get(k, extra if isinstance(extra, dict) else {}))
+                for k, v in value.items()}
+    return value
+
+
+def with_defaults(config: dict | None) -> dict:
+    """``config`` (what a user gave) merged into the embedded default."""
+    return _typed_text(_merge(default_config(), dict(config or {})), schema())
+
+
 def load(path: str | Path) -> dict:
-    """Read a YAML config file and validate it."""
+    """Read a YAML config file, complete it with the defaults and validate it."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
@@ -39,7 +99,9 @@ def load(path: str | Path) -> dict:
             config = yaml.safe_load(f)
         except yaml.YAMLError as e:
             raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
-    return validate(config)
+    if config is not None and not isinstance(config, dict):
+        raise ConfigError(f"config file {path} must be a mapping of keys to values (a YAML dictionary)")
+    return validate(with_defaults(config))
 
 
 def _key(path) -> str:

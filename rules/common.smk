@@ -9,10 +9,13 @@ sys.path.insert(0, workflow.basedir)
 from afterkernel import config as ak_config
 from afterkernel import plan as ak_plan
 from afterkernel.codehash import script_code_hash
-from afterkernel.runtime import visible_gpu_count
+from afterkernel.runtime import tensorflow_gpus
 from afterkernel.vocabulary import KERNELS
 
-config = ak_config.validate(config)
+# In place: the report's captions read the same object (snakemake.config).
+_resolved = ak_config.validate(ak_config.with_defaults(config))
+config.clear()
+config.update(_resolved)
 
 TRAINING_RUNS = ak_plan.training_runs(config)
 RUNS_BY_PATH = {run.path: run for run in TRAINING_RUNS}
@@ -22,10 +25,11 @@ TABLE_ROWS = ak_plan.table_rows(config)
 RUN = ak_plan.RUN_WILDCARDS
 
 # TensorFlow jobs (train, kernel) take a unit of the local `tf_gpu` resource
-# where a GPU is present: TensorFlow claims the whole GPU memory, so the
-# workstation profile (tf_gpu: 1) runs them one at a time. Without a GPU they
-# take none and run side by side on the CPU cores.
-TF_GPU_UNITS = 1 if visible_gpu_count() else 0
+# where the installed TensorFlow can use a GPU of this host: each job claims a
+# GPU of its own (afterkernel.runtime.claim_gpu), and the workstation profile
+# (tf_gpu: 1; `--resources tf_gpu=N` with N GPUs) runs one job per GPU. Without
+# one they take none and run side by side on the CPU cores.
+TF_GPU_UNITS = 1 if tensorflow_gpus() else 0
 KERNEL_THREADS = config["kernels"].get("threads", 2)
 
 
@@ -69,9 +73,15 @@ def get_kernel_snapshots(wildcards):
     return KERNEL_RUNS[run_of(wildcards)]
 
 
+# Not settings of the results: threads size the job, keep_grams only decides
+# whether the Gram files outlive their SVMs. (block_size and jacobian_budget_mb
+# stay: the panel sizes they set change the float32 summation order, so the
+# last bits of the kernels.)
+NOT_RESULT_SETTINGS = ("threads", "keep_grams")
+
+
 def get_kernels_params(wildcards):
-    # threads size the job, they are not a setting of the results
-    return {k: v for k, v in config["kernels"].items() if k != "threads"}
+    return {k: v for k, v in config["kernels"].items() if k not in NOT_RESULT_SETTINGS}
 
 
 def get_table_inputs():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 
 import pytest
 import yaml
@@ -88,3 +89,43 @@ def test_snakemake_rejects_bad_config_before_any_job(root, tmp_path, default_con
     assert "studies.epochs.epochs[1]" in out and ">= 0" in out
     assert sentinel.read_text() == "precious"
     assert sorted(p.name for p in (workdir / "results").iterdir()) == ["keep.txt"]
+
+
+def test_a_partial_config_is_completed_by_the_default(default_config):
+    from afterkernel.config import with_defaults
+
+    assert validate(with_defaults({})) == validate(default_config)
+    mine = {"architectures": {"tiny-fc": {"type": "fc", "widths": [8]}},
+            "training": {"batch_size": 8},
+            "studies": {"epochs": {"pairs": [["mnist-3v8", "tiny-fc"]], "epochs": [0, 1],
+                                   "augmentation": [False]}}}
+    config = validate(with_defaults(mine))
+    # mappings merge key by key; the studies are replaced whole (a study left out is not run)
+    assert set(config["architectures"]) == set(default_config["architectures"]) | {"tiny-fc"}
+    assert config["training"]["batch_size"] == 8
+    assert config["training"]["learning_rate"] == default_config["training"]["learning_rate"]
+    assert list(config["studies"]) == ["epochs"]
+    assert config["seeds"] == default_config["seeds"]
+
+
+def test_text_values_are_read_as_the_schema_wants(default_config):
+    """Snakemake passes --config values as text (seeds=[0,1] gives ['0', '1'])."""
+    from afterkernel.config import with_defaults
+
+    config = validate(with_defaults({"seeds": ["0", "1"], "training": {"batch_size": "8"},
+                                     "data": {"max_train_per_class": "null", "source": "embedded"},
+                                     "problems": ["mnist-3v8", "mnist-5v6"]}))
+    assert config["seeds"] == [0, 1] and config["training"]["batch_size"] == 8
+    assert config["data"]["max_train_per_class"] is None and config["problems"] == ["mnist-3v8", "mnist-5v6"]
+    with pytest.raises(ConfigError, match=r"seeds\[0\]"):
+        validate(with_defaults({"seeds": ["zero"]}))
+
+
+def test_partial_configfile_and_config_override_plan(root, tmp_path):
+    (tmp_path / "partial.yaml").write_text(
+        "seeds: [0]\nstudies:\n  epochs:\n    pairs: [[mnist-3v8, fc]]\n    epochs: [0, 3]\n"
+        "    augmentation: [false]\n")
+    out = snakemake(tmp_path, "-n", "--configfile", "partial.yaml", "--config", "seeds=[0,1]", "--cores", "1",
+                    snakefile=root / "Snakefile").stdout
+    jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1].split("total")[0], re.M))
+    assert (jobs["prepare_data"], jobs["train"], jobs["kernel"], jobs["svm"]) == ("1", "2", "2", "8")

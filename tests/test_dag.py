@@ -51,3 +51,13 @@ def test_paper_dag_job_counts(root, tmp_path):
 def test_default_dag_job_counts(root, tmp_path):
     config = yaml.safe_load((root / "config.yaml").read_text())
     assert planned_counts(root, root / "config.yaml", tmp_path) == expected_counts(config)
+
+
+def test_run_sh_dry_run_plans_and_writes_no_report(root):
+    """./run.sh -n: the README's main command as a dry run (no report step)."""
+    import subprocess
+
+    proc = subprocess.run(["bash", str(root / "run.sh"), "-n", "--quiet"], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Report:" not in proc.stdout

@@ -197,6 +197,8 @@ CONFIG_CASES = [
     ("svm.tolerance", set_config("svm.tolerance", 1e-5), SVM_CHANGE),
     ("svm.max_iterations", set_config("svm.max_iterations", 10000), SVM_CHANGE),
     ("kernels.test_sample", set_config("kernels.test_sample", 4), downstream_of("kernel")),
+    # whether Gram files outlive their SVMs changes no number (the next kernel job keeps them)
+    ("kernels.keep_grams", set_config("kernels.keep_grams", True), nothing),
     ("training.max_epochs", set_config("training.max_epochs", 3), LR_RUNS),
     ("training.loss_target", set_config("training.loss_target", 0.4), LR_RUNS),
     ("training.learning_rate", set_config("training.learning_rate", 0.02), EPOCHS_RUNS),

@@ -28,6 +28,7 @@ from afterkernel.vocabulary import (
 
 RESULTS = "results"
 LOGS = "logs"
+RESOURCES = "resources"
 #: a run's path below each stage's folder, as Snakemake wildcards
 RUN_WILDCARDS = "{problem}/{arch}/{aug}/{schedule}/seed{seed}"
 
@@ -89,6 +90,12 @@ def log_file(stage: str, name: str) -> str:
 
 def benchmark_file(stage: str, name: str) -> str:
     return f"{RESULTS}/benchmarks/{stage}/{name}.tsv"
+
+
+def fetched_keras_file(dataset: str = "{dataset}") -> str:
+    """A ``keras.datasets`` dataset fetched once for every problem of it
+    (``afterkernel.data.sources.fetch_keras_dataset``; a resource, not a result)."""
+    return f"{RESOURCES}/keras/{dataset}.npz"
 
 
 def problem_file(problem: str = "{problem}", root: str = RESULTS) -> str:

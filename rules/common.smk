@@ -35,6 +35,7 @@ KERNEL_THREADS = config["kernels"].get("threads", 2)
 
 wildcard_constraints:
     problem=r"(mnist|cifar10)-[a-z0-9]+(v|-)[a-z0-9]+",
+    dataset=r"mnist|cifar10",
     arch=r"[A-Za-z0-9_.-]+",
     aug=r"plain|augmented",
     schedule=r"epochs|lr[0-9.e+-]+",

@@ -25,8 +25,12 @@ CONFIG_KEYS = {"source": "source", "dir": "directory",
 
 def _from_snakemake(smk) -> dict:
     data = smk.params.data or {}
-    return {"problem": smk.params.problem, "out": smk.output[0],
-            **{arg: data[key] for key, arg in CONFIG_KEYS.items() if key in data}}
+    kwargs = {"problem": smk.params.problem, "out": smk.output[0],
+              **{arg: data[key] for key, arg in CONFIG_KEYS.items() if key in data}}
+    fetched = getattr(smk.input, "fetched", None)  # data.source keras: rule fetch_data's file
+    if fetched:
+        kwargs["directory"] = str(Path(fetched).parent)
+    return kwargs
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -33,6 +33,8 @@ def expected_counts(c: dict) -> dict[str, int]:
         "all": 1,
     }
     counts.update({spec.rule: 1 for spec in FIGURES.values()})
+    if c["data"]["source"] == "keras":  # one download per dataset
+        counts["fetch_data"] = len({p.split("-")[0] for p in c["problems"]})
     return counts
 
 

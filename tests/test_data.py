@@ -357,7 +357,7 @@ def test_prepare_data_job_and_snakemake_entry(tmp_path):
     # the Snakemake path: the script run with a fake `snakemake` object
     log = tmp_path / "logs" / "prepare.log"
     smk = types.SimpleNamespace(
-        output=[str(tmp_path / "b.h5")], log=[str(log)],
+        input=types.SimpleNamespace(), output=[str(tmp_path / "b.h5")], log=[str(log)],
         params=types.SimpleNamespace(problem="cifar10-cat-dog", data={
             "source": "embedded", "dir": None, "max_train_per_class": 4,
             "max_test_per_class": None}),
@@ -443,3 +443,23 @@ def test_test_sample_edge_cases():
     np.testing.assert_array_equal(D.draw_test_sample(y, None), np.arange(23))
     np.testing.assert_array_equal(D.draw_test_sample(y, 500), np.arange(23))
     assert np.bincount(y[D.draw_test_sample(y, 5)], minlength=2).tolist() == [2, 3]
+
+
+def test_keras_dataset_is_fetched_once_then_read_from_the_file(monkeypatch, tmp_path):
+    """Rule fetch_data downloads once; the problem files are made from its file,
+    equal to what keras itself gives, without calling keras again."""
+    from afterkernel.data.sources import fetch_keras_dataset, fetched_file
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (30, 28, 28), dtype=np.uint8)
+    y = np.tile(np.array([3, 8, 1], np.uint8), 10)
+    _fake_keras(monkeypatch, lambda: ((x, y), (x[:12], y[:12])))
+    direct = load_problem("mnist-3v8", source="keras")
+    fetch_keras_dataset("mnist", fetched_file(tmp_path, "mnist"))
+    _fake_keras(monkeypatch, lambda: pytest.fail("keras called again"))
+    fetched = load_problem("mnist-3v8", source="keras", directory=tmp_path)
+    for k in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(fetched, k), getattr(direct, k))
+    assert fetched.attrs["source_sha256"] == direct.attrs["source_sha256"]
+    with pytest.raises(DataError, match="fetch_data"):
+        load_problem("mnist-3v8", source="keras", directory=tmp_path / "absent")

@@ -10,8 +10,12 @@
     CIFAR-10, preferred) or ``cifar10_cat_dog_jpeg_q75.npz`` (cat and dog
     only, decoded from JPEG: *not* the exact CIFAR-10 pixels).
 ``keras``
-    download with ``keras.datasets`` (cached by keras in ``~/.keras``); needs
-    a network connection the first time. Only this source imports keras.
+    ``keras.datasets``: the workflow's local rule ``fetch_data`` downloads
+    each dataset once, on the host that runs Snakemake (not on a compute
+    node, never two at a time), into ``resources/keras/{dataset}.npz``
+    (:func:`fetch_keras_dataset`); the problem files are then made from that
+    file. Without it (by hand) the loader calls keras itself. Only this
+    source imports keras.
 
 ``.npz`` files are read with ``allow_pickle=False``; the CIFAR-10 batches
 with a restricted unpickler (:mod:`afterkernel.data.cifar_batches`).
@@ -30,7 +34,7 @@ import numpy as np
 from afterkernel.data.cifar_batches import CIFAR_BATCH_DIR, load_cifar_batches
 from afterkernel.data.errors import HOW_TO_PROVIDE, DataError
 from afterkernel.data.problems import Problem
-from afterkernel.data.raw import RawData, check_raw, combine_hashes, read_npz_file, sha256_file
+from afterkernel.data.raw import RawData, check_raw, combine_hashes, read_npz, read_npz_file, sha256_file
 
 SOURCES = ("embedded", "dir", "keras")
 DEFAULT_SOURCE = "embedded"
@@ -73,7 +77,7 @@ def raw_data(problem: Problem, source: str, directory: str | os.PathLike | None)
         return _load_embedded(problem.dataset)
     if source == "dir":
         return _load_dir(problem.dataset, directory)
-    return _load_keras(problem.dataset)
+    return _load_keras(problem.dataset, directory)
 
 
 # --- dir ----------------------------------------------------------------------
@@ -161,13 +165,45 @@ def _keras_arrays(dataset: str) -> tuple[np.ndarray, ...]:
     return np.asarray(x_train), np.asarray(y_train), np.asarray(x_test), np.asarray(y_test)
 
 
-def _load_keras(dataset: str) -> RawData:
-    x_train, y_train, x_test, y_test = _keras_arrays(dataset)
+def _channels_last(dataset: str, x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if dataset == "cifar10" and x_train.ndim == 4 and x_train.shape[1] == 3:  # channels_first
         x_train, x_test = x_train.transpose(0, 2, 3, 1), x_test.transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(x_train), np.ascontiguousarray(x_test)
+
+
+def fetch_keras_dataset(dataset: str, out: str | os.PathLike) -> None:
+    """The job of rule ``fetch_data``: ``keras.datasets.{dataset}`` as the
+    ``.npz`` file ``out`` (x_train, y_train, x_test, y_test; images channels
+    last), written atomically."""
+    from afterkernel.io import atomic_file
+
+    x_train, y_train, x_test, y_test = _keras_arrays(dataset)
+    x_train, x_test = _channels_last(dataset, x_train, x_test)
+    with atomic_file(out) as tmp:
+        with open(tmp, "wb") as f:
+            np.savez(f, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+
+
+def fetched_file(directory: str | os.PathLike, dataset: str) -> Path:
+    """Where :func:`fetch_keras_dataset` puts ``dataset`` in ``directory``."""
+    return Path(directory) / f"{dataset}.npz"
+
+
+def _load_keras(dataset: str, fetched: str | os.PathLike | None = None) -> RawData:
+    """The arrays of ``keras.datasets.{dataset}``: from the folder ``fetched``
+    of rule ``fetch_data`` when given, else from keras itself."""
+    if fetched is not None:
+        path = fetched_file(fetched, dataset)
+        if not path.is_file():
+            raise DataError(f"{path} does not exist: the workflow's rule fetch_data writes the keras "
+                            f"{dataset} there (by hand: leave the folder out to download). {HOW_TO_PROVIDE}")
+        arrays = read_npz(path)
+        x_train, y_train, x_test, y_test = (arrays[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+    else:
+        x_train, y_train, x_test, y_test = _keras_arrays(dataset)
+        x_train, x_test = _channels_last(dataset, x_train, x_test)
     raw = RawData(
-        x_train=np.ascontiguousarray(x_train), y_train=y_train,
-        x_test=np.ascontiguousarray(x_test), y_test=y_test,
+        x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test,
         source_sha256="", source_files=[f"keras.datasets.{dataset}.load_data()"],
         jpeg_derived=False,
     )

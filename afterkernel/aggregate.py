@@ -22,7 +22,14 @@ Two tables, both written as CSV by the ``aggregate`` rule.
         ``{snapshot}/{kernel}``), of the row's kernel: ``translation, rotation, zoom, swap,
         effective_rank, target_alignment``; ``alignment`` (after kernel vs
         conjugate projection) is one number per snapshot, repeated on both
-        kernel rows;
+        kernel rows; beyond the paper (:mod:`afterkernel.kernel_evolution`),
+        appended at the end: ``kernel_distance_init, kernel_distance_prev,
+        kernel_distance_final, kernel_velocity`` (NaN where the reference
+        snapshot is absent: the learning-rate schedule's ``final`` has no
+        FNTK and no previous snapshot, ``e0`` no previous one),
+        ``spectrum_top10_fraction, target_alignment_centred`` and
+        ``spectrum_fraction_{i}`` (the i-th eigenvalue of the train Gram over
+        its trace, i in :data:`SPECTRUM_INDICES`);
       * training (``results/training/{run}.h5``): ``nn_test_error`` and
         ``train_loss`` at the row's epoch (the last epoch for ``final``),
         ``epochs_used, reached_target, diverged, n_params``.
@@ -89,8 +96,16 @@ SVM_QUANTITIES = ["svm_test_error", "svm_train_error", "margin", "gap", "separab
 KERNEL_QUANTITIES = ["translation", "rotation", "zoom", "swap", "effective_rank", "target_alignment"]
 TRAINING_QUANTITIES = ["nn_test_error", "train_loss"]
 RUN_QUANTITIES = ["epochs_used", "reached_target", "diverged", "n_params"]
+#: eigenvalue indices (1 = largest) of the spectrum columns ``spectrum_fraction_{i}``
+SPECTRUM_INDICES = (1, 2, 3, 5, 10, 20, 50)
+SPECTRUM_PREFIX = "spectrum_fraction_"
+EVOLUTION_QUANTITIES = (["kernel_distance_init", "kernel_distance_prev", "kernel_distance_final",
+                         "kernel_velocity", "spectrum_top10_fraction", "target_alignment_centred"]
+                        + [f"{SPECTRUM_PREFIX}{i}" for i in SPECTRUM_INDICES])
+# the paper's columns first, in their order; the evolution quantities appended
 QUANTITIES = (SVM_QUANTITIES[:2] + TRAINING_QUANTITIES[:1] + SVM_QUANTITIES[2:] + KERNEL_QUANTITIES[:4]
-              + ["alignment"] + KERNEL_QUANTITIES[4:] + TRAINING_QUANTITIES[1:] + RUN_QUANTITIES)
+              + ["alignment"] + KERNEL_QUANTITIES[4:] + TRAINING_QUANTITIES[1:] + RUN_QUANTITIES
+              + EVOLUTION_QUANTITIES)
 BOOL_QUANTITIES = ["separable", "converged", "reached_target", "diverged"]
 INT_COLUMNS = ["epoch", "epochs_used", "n_params"]
 METRICS_COLUMNS = KEYS + QUANTITIES
@@ -164,6 +179,18 @@ def _read_attrs(path: str | os.PathLike, group: str | None = None) -> dict[str, 
         return get_attrs(f[group])
 
 
+def _kernel_group(path: str | os.PathLike, group: str) -> dict[str, Any]:
+    """A kernel group's attrs and its spectrum as ``spectrum_fraction_{i}``
+    (eigenvalue / trace; NaN beyond the stored eigenvalues)."""
+    attrs = _read_attrs(path, group)
+    with h5py.File(path, "r") as f:
+        spectrum = f[group]["spectrum"][()] if "spectrum" in f[group] else np.zeros(0)
+    trace = _float(attrs.get("trace"))
+    for i in SPECTRUM_INDICES:
+        attrs[f"{SPECTRUM_PREFIX}{i}"] = float(spectrum[i - 1]) / trace if i <= len(spectrum) else math.nan
+    return attrs
+
+
 def _run_columns(row: Mapping[str, Any], training: TrainingRecord, reached: bool) -> dict[str, Any]:
     """The key columns of ``row`` and the quantities its training file gives."""
     tattrs = training.attrs
@@ -201,11 +228,11 @@ def _kernel_records(base: Mapping[str, Any], files: Mapping[str, Any], reached: 
     if reached:
         alignment = _float(_read_attrs(files["kernel_metrics"], snapshot).get("alignment"))
         for kernel in KERNELS:
-            kernel_attrs[kernel] = _read_attrs(files["kernel_metrics"], f"{snapshot}/{kernel}")
+            kernel_attrs[kernel] = _kernel_group(files["kernel_metrics"], f"{snapshot}/{kernel}")
     records = []
     for kernel in KERNELS:
         rec = {**base, "kernel": kernel, "alignment": alignment}
-        rec.update({q: _float(kernel_attrs[kernel].get(q)) for q in KERNEL_QUANTITIES})
+        rec.update({q: _float(kernel_attrs[kernel].get(q)) for q in KERNEL_QUANTITIES + EVOLUTION_QUANTITIES})
         sa = _read_attrs(files["svm"][kernel]) if reached else {}
         rec.update(svm_test_error=_float(sa.get("test_error")), svm_train_error=_float(sa.get("train_error")),
                    margin=_float(sa.get("margin")), gap=_float(sa.get("gap")),

@@ -12,7 +12,10 @@ learning rates): ``mean_b - mean_a`` with a Welch-Satterthwaite interval.
 ``n_seeds`` counts the seeds with values in both conditions (paired) or the
 smaller group; below 2 there is no interval. The ``verdict``
 (:data:`VERDICTS`) follows from the interval and the claim's expected
-relation of b to a (:data:`RELATIONS`). The paper's own pairs always get a
+relation of b to a (:data:`RELATIONS`). Rows ``L1``, ``L2`` are findings of
+the literature the paper builds on, not claims of the paper, checked on this
+study's runs the same way (their statements say so; figures 17 and 19 of
+this study). The paper's own pairs always get a
 row (``not in this config`` when absent, ``note`` says why); diverged runs
 and NaN values are missing values.
 """
@@ -151,6 +154,25 @@ def _checks() -> tuple[Check, ...]:
         Check("C10", "10", c10.format("a lower swap invariance"), "swap", "<", lo, hi, _any, study="learning_rate"),
         Check("C10", "13", c10.format("a smaller conjugate - after SVM test error gap"), "svm_test_error", "<",
               Side("min", GAP), Side("max", GAP), _any, study="learning_rate"),
+        *_literature_checks(),
+    )
+
+
+LITERATURE = "literature, not a claim of the paper"
+
+
+def _literature_checks() -> tuple[Check, ...]:
+    """L1 (Fort et al. 2020) and L2 (Baratin et al. 2021): how the after kernel
+    moves, read from this study's Figures 17 and 19."""
+    first = Side(1, quantity="kernel_distance_init", prefix="distance epoch 0 → 1")
+    rest = Side(1, quantity="kernel_distance_final", prefix="distance epoch 1 → last")
+    rise = "Kernel-target alignment{} of the after kernel is higher at the last epoch{{last}} than at epoch 0"
+    return (
+        Check("L1", "17", f"The after kernel moves more in the first epoch than in all later ones ({LITERATURE}: "
+              "Fort et al. 2020)", "kernel_distance", ">", rest, first, _any),
+        *(Check("L2", "19", rise.format(kind) + f" ({LITERATURE}: Baratin et al. 2021)", q, ">", Side(0),
+                Side("max"), _any) for kind, q in (("", "target_alignment"),
+                                                    (" (centred)", "target_alignment_centred"))),
     )
 
 
@@ -347,9 +369,10 @@ def claims_table(metrics: pd.DataFrame) -> pd.DataFrame:
             data = study[(study["problem"] == pair[0]) & (study["architecture"] == pair[1])]
             rows.append(_evaluate(check, data, pair))
     out = pd.DataFrame(rows, columns=CLAIMS_COLUMNS).astype({"n_seeds": "int64", "paired": bool})
-    # claim ids sort by number (C10 after C9); ties keep the order of CHECKS
-    out["_n"], out["_i"] = out["claim"].str[1:].astype(int), range(len(out))
-    return out.sort_values(["_n", "problem", "architecture", "_i"])[CLAIMS_COLUMNS].reset_index(drop=True)
+    # the paper's claims (C) before the literature's (L), each by number (C10 after C9);
+    # ties keep the order of CHECKS
+    out["_k"], out["_n"], out["_i"] = out["claim"].str[0] != "C", out["claim"].str[1:].astype(int), range(len(out))
+    return out.sort_values(["_k", "_n", "problem", "architecture", "_i"])[CLAIMS_COLUMNS].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------
@@ -383,7 +406,8 @@ def claims_markdown(claims: pd.DataFrame, measured_only: bool = False) -> str:
         diff = _number(r.difference)
         if math.isfinite(r.ci_low):
             diff += f" [{_number(r.ci_low)}, {_number(r.ci_high)}]"
-        lines.append(f"| {r.claim} (fig. {r.figure}) | {r.problem} / {r.architecture} | {r.quantity} | "
+        source = "" if r.claim.startswith("C") else "; literature, not the paper"
+        lines.append(f"| {r.claim} (fig. {r.figure}{source}) | {r.problem} / {r.architecture} | {r.quantity} | "
                      f"{symbols.format(a=r.condition_a, b=r.condition_b)} | {diff} | {r.n_seeds} | {r.verdict} |")
     return "\n".join(lines) + "\n"
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import hashlib
 from pathlib import Path
+from typing import Sequence
 
 PACKAGE = "afterkernel"
 # Read when the workflow is parsed: what they decide reaches the jobs as
@@ -81,12 +82,18 @@ def code_of(path: Path) -> str:
     return ast.dump(tree)
 
 
-def script_code_hash(script: str | Path, package_dir: str | Path) -> str:
+def script_code_hash(script: str | Path, package_dir: str | Path,
+                     extra_files: Sequence[str | Path] = ()) -> str:
     """16 hex digits of the SHA-256 of the code (:func:`code_of`) of the
-    files :func:`reached_files` lists."""
+    files :func:`reached_files` lists, then of ``extra_files`` (a user's
+    modules registering networks, hashed by their code and file name: moving
+    one re-runs nothing, editing its code re-runs its jobs)."""
     h = hashlib.sha256()
     package_dir = Path(package_dir)
     for path in reached_files(Path(script), package_dir):
         h.update(path.relative_to(package_dir).as_posix().encode())
+        h.update(code_of(path).encode())
+    for path in map(Path, extra_files):
+        h.update(path.name.encode())
         h.update(code_of(path).encode())
     return h.hexdigest()[:16]

@@ -10,7 +10,9 @@ Snakemake passes as text) are read as YAML.
 
 The schema (``schemas/config.schema.yaml``) fixes the shape and types of
 every key; :func:`validate` adds the checks a schema cannot express (problem
-names, architecture names and types, learning rates for every data set a
+names and the data they need, :mod:`afterkernel.data.planning`; the user
+modules of ``modules``; architecture names, types and builder arguments;
+image sizes the networks cannot take; learning rates for every data set a
 study uses). Every failure is a :class:`ConfigError` whose message names the
 offending key and what is allowed, raised before any job runs.
 """
@@ -153,10 +155,38 @@ def validate(config: Any) -> dict:
     errors = sorted(validator.iter_errors(config), key=lambda e: (list(map(str, e.absolute_path)), e.message))
     messages = [_describe(e) for e in errors]
     if not messages:
-        messages = _semantic_errors(config)
+        messages = _module_errors(config) or _semantic_errors(config)
     if messages:
         raise ConfigError("invalid config:\n  " + "\n  ".join(dict.fromkeys(messages)))
-    return _sorted_keys(config)
+    return _sorted_keys(_with_modules(config))
+
+
+def _module_errors(config: dict) -> list[str]:
+    """Import the user modules (``modules``, ``architectures.NAME.module``) that register networks."""
+    from afterkernel.models import import_modules
+
+    named = [(f"modules[{i}]", m) for i, m in enumerate(config.get("modules", []))]
+    named += [(f"architectures.{a}.module", s["module"]) for a, s in config["architectures"].items()
+              if s.get("module")]
+    out = []
+    for key, module in named:
+        try:
+            import_modules([module])
+        except Exception as e:  # noqa: BLE001 - a user module's own failure, named with its key
+            out.append(f"config key '{key}': {e}")
+    return out
+
+
+def _with_modules(config: dict) -> dict:
+    """Each architecture whose builder a user module registered carries that
+    module (key ``module``), so the jobs building it import it."""
+    from afterkernel.models import builder_module
+
+    archs = {}
+    for name, spec in config["architectures"].items():
+        module = builder_module(spec["type"])
+        archs[name] = {**spec, "module": module} if module and not spec.get("module") else spec
+    return {**config, "architectures": archs}
 
 
 def _sorted_keys(value: Any) -> Any:
@@ -167,21 +197,42 @@ def _sorted_keys(value: Any) -> Any:
     return value
 
 
-def _semantic_errors(config: dict) -> list[str]:
-    from afterkernel.data import parse_problem
-    from afterkernel.models import ARCHITECTURES
+def _network_errors(config: dict) -> list[str]:
+    """Architecture types, builder arguments, and the image sizes of the
+    problems each network is paired with."""
+    from afterkernel.data.planning import input_shapes
+    from afterkernel.models import ARCHITECTURES, argument_errors, input_errors
 
-    out = []
-    for i, name in enumerate(config["problems"]):
-        try:
-            parse_problem(name)
-        except ValueError as e:
-            out.append(f"config key 'problems[{i}]': {e}")
-    known_types = sorted(ARCHITECTURES)
+    out, known = [], sorted(ARCHITECTURES)
     for name, spec in config["architectures"].items():
         if spec["type"] not in ARCHITECTURES:
             out.append(f"config key 'architectures.{name}.type': {spec['type']!r} is not a registered "
-                       f"architecture; allowed values: {', '.join(known_types)}")
+                       f"architecture; allowed values: {', '.join(known)} (or a module's, key 'modules')")
+        else:
+            out += argument_errors(name, spec)
+    if out:
+        return out
+    shapes, studies = input_shapes(config), config["studies"]
+    pairs = [(f"studies.{s}.pairs[{i}]", p, a) for s in ("epochs", "learning_rate")
+             for i, (p, a) in enumerate(studies.get(s, {}).get("pairs", []))]
+    width = studies.get("width", {})
+    pairs += [(f"studies.width.pairs[{i}]", p, a) for i, (p, f) in enumerate(width.get("pairs", []))
+              for a in width.get("families", {}).get(f, [])]
+    for key, problem, arch in pairs:
+        spec = config["architectures"].get(arch)
+        why = input_errors(spec, shapes[problem]) if spec and problem in shapes else None
+        if why:
+            out.append(f"config key '{key}': network {arch!r} cannot take the {problem} images "
+                       f"{'x'.join(map(str, shapes[problem]))}: {why}")
+    return out
+
+
+def _semantic_errors(config: dict) -> list[str]:
+    from afterkernel.data.planning import data_errors
+
+    out = data_errors(config)
+    if not out:
+        out = _network_errors(config)
     problems, archs = set(config["problems"]), set(config["architectures"])
     studies = config["studies"]
     if not studies:

@@ -5,7 +5,8 @@ metrics file holds, from a test sample alone (:func:`sample_metrics`).
 - Kernel alignment <G, H>_F / (‖G‖_F ‖H‖_F), uncentred (the after kernel
   against its conjugate projection, on the test sample).
 - Effective rank trace(G) / λ_max(G).
-- Kernel-target alignment yᵀGy / (‖G‖_F ‖y‖²), y ∈ {−1, +1}.
+- Kernel-target alignment yᵀGy / (‖G‖_F ‖y‖²), y ∈ {−1, +1}, uncentred
+  and centred (Cortes et al. 2012; over training: Baratin et al. 2021).
 """
 
 from __future__ import annotations
@@ -69,12 +70,23 @@ def target_alignment(G, y) -> float:
     return float(s @ G @ s / (np.linalg.norm(G) * (s @ s)))
 
 
+def centred_target_alignment(G, y) -> float:
+    """Centred kernel-target alignment <HGH, ssᵀ>_F / (‖HGH‖_F ‖Hs‖²), H = I − 11ᵀ/k,
+    s ∈ {−1, +1} (Cortes et al. 2012; Baratin et al. 2021)."""
+    G = np.asarray(G, np.float64)
+    s = signed_labels(y)
+    s = s - s.mean()
+    Gc = G - G.mean(axis=0) - G.mean(axis=1)[:, None] + G.mean()
+    return float(s @ Gc @ s / (np.linalg.norm(Gc) * (s @ s)))
+
+
 def gram_metrics(after_gram, conjugate_gram, y) -> dict:
     """Metrics of the test-sample Gram matrices: ``{"alignment": ..., "after":
-    {effective_rank, target_alignment}, "conjugate": {...}}``."""
+    {effective_rank, target_alignment, target_alignment_centred}, "conjugate": {...}}``."""
     out = {"alignment": kernel_alignment(after_gram, conjugate_gram)}
     for name, G in ((AFTER, after_gram), (CONJUGATE, conjugate_gram)):
-        out[name] = {"effective_rank": effective_rank(G), "target_alignment": target_alignment(G, y)}
+        out[name] = {"effective_rank": effective_rank(G), "target_alignment": target_alignment(G, y),
+                     "target_alignment_centred": centred_target_alignment(G, y)}
     return out
 
 

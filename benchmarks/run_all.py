@@ -48,8 +48,9 @@ BENCHES = {
                  ["--nets", "fc", "vgg", "--epochs", "2", "--mega-examples", "200", "--mega-epochs", "1"]),
     "neural_tangents": ("bench_neural_tangents.py", True, ["--quick"]),
     "maxmargin": ("bench_maxmargin.py", True, ["--quick"]),
+    "evolution": ("bench_evolution.py", False, ["--quick"]),
 }
-ORDER = ["kernels", "training", "neural_tangents", "maxmargin", "default_run"]
+ORDER = ["kernels", "training", "neural_tangents", "maxmargin", "evolution", "default_run"]
 
 # How to read the ratio of each entry, and its target where the issue set one:
 # prefix -> (ratio definition, how to read it, target, "ratio>=" | "ratio<=" | "value<=" | None)
@@ -72,6 +73,8 @@ RATIO_MEANING = {
     "fc_factorized_vs_explicit": ("explicit J J^T seconds / factorised seconds", "> 1: factorised faster",
                                   30.0, "ratio>="),
     "peak_rss_gb_vgg_mnist3v8": ("–", "GB, lower is better", 4.0, "value<="),
+    "evolution_overhead_fraction": ("kernel job seconds with / without the evolution quantities",
+                                    "value: (with - without) / without, lower is better", 0.1, "value<="),
     "peak_rss_gb_megavgg_test": ("–", "GB, lower is better", 6.0, "value<="),
 }
 

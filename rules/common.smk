@@ -2,12 +2,17 @@
 # Only light modules are imported here (no TensorFlow, h5py or pandas): every
 # cluster job parses the workflow again.
 
+import functools
 import sys
 
 sys.path.insert(0, workflow.basedir)
 
 from afterkernel import config as ak_config
+from afterkernel import cost as ak_cost
 from afterkernel import plan as ak_plan
+from afterkernel.data import catalog as ak_data_catalog
+from afterkernel.data import planning as ak_data
+from afterkernel.models import module_files
 from afterkernel.codehash import script_code_hash
 from afterkernel.runtime import tensorflow_gpus
 from afterkernel.vocabulary import KERNELS
@@ -34,8 +39,8 @@ KERNEL_THREADS = config["kernels"].get("threads", 2)
 
 
 wildcard_constraints:
-    problem=r"(mnist|cifar10)-[a-z0-9]+(v|-)[a-z0-9]+",
-    dataset=r"mnist|cifar10",
+    problem=r"[a-z][a-z0-9_]*-[A-Za-z0-9_-]+",
+    dataset="|".join(ak_data_catalog.KNOWN),
     arch=r"[A-Za-z0-9_.-]+",
     aug=r"plain|augmented",
     schedule=r"epochs|lr[0-9.e+-]+",
@@ -44,11 +49,15 @@ wildcard_constraints:
     kernel="|".join(KERNELS),
 
 
-def code_hash(script):
+@functools.cache  # one hash per (script, network) and parse, not per job
+def code_hash(script, arch=None):
     """Hash of the package code ``scripts/{script}.py`` reaches through its
-    imports, passed as a param so that editing a module re-runs exactly the
+    imports (and, with ``arch``, of the user module registering that
+    network), passed as a param so that editing a module re-runs exactly the
     rules that use it (Snakemake itself watches only the script)."""
-    return script_code_hash(f"{workflow.basedir}/scripts/{script}.py", f"{workflow.basedir}/afterkernel")
+    extra = module_files(config["architectures"][arch]) if arch else ()
+    return script_code_hash(f"{workflow.basedir}/scripts/{script}.py", f"{workflow.basedir}/afterkernel",
+                            extra_files=extra)
 
 
 def run_of(wildcards):

@@ -16,15 +16,15 @@ rule fetch_data:
         "../scripts/fetch_data.py"
 
 
-def get_fetched_data(wildcards):
-    if config["data"]["source"] != "keras":
-        return {}
-    return {"fetched": ak_plan.fetched_keras_file(ak_plan.dataset(wildcards.problem))}
+def get_data_inputs(wildcards):
+    """Rule fetch_data's file (keras), else the files the problem's data are
+    read from: replacing one re-runs exactly its problems."""
+    return ak_data.problem_inputs(config, wildcards.problem, ak_plan.fetched_keras_file)
 
 
 rule prepare_data:
     input:
-        unpack(get_fetched_data),
+        unpack(get_data_inputs),
     output:
         ak_plan.problem_file(),
     log:
@@ -32,6 +32,7 @@ rule prepare_data:
     params:
         problem="{problem}",
         data=config["data"],
+        dataset=lambda wc: ak_data.problem_spec(config, wc.problem),
         code=code_hash("prepare_data"),
     conda:
         "../envs/afterkernel.yaml"

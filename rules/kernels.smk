@@ -13,13 +13,14 @@ rule kernel:
         ak_plan.benchmark_file("kernels", RUN)
     threads: KERNEL_THREADS
     resources:
-        mem_mb=lambda wc, attempt: 6000 * attempt,
-        runtime=lambda wc, attempt: 240 * attempt,
+        # the cost model (afterkernel.cost); × attempt on retries
+        mem_mb=lambda wc, attempt: ak_cost.kernel_cost(config, run_of(wc), KERNEL_RUNS[run_of(wc)]).request_mb() * attempt,
+        runtime=lambda wc, threads, attempt: ak_cost.kernel_cost(config, run_of(wc), KERNEL_RUNS[run_of(wc)]).runtime_minutes(threads) * attempt,
         tf_gpu=TF_GPU_UNITS,
     params:
         snapshots=get_kernel_snapshots,
         kernels=get_kernels_params,
-        code=code_hash("kernel"),
+        code=lambda wc: code_hash("kernel", wc.arch),
     conda:
         "../envs/afterkernel.yaml"
     script:

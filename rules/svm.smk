@@ -9,8 +9,9 @@ rule svm:
         ak_plan.benchmark_file("svm", ak_plan.svm_name())
     threads: 1
     resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
+        # the cost model (afterkernel.cost); × attempt on retries
+        mem_mb=lambda wc, attempt: ak_cost.svm_cost(config, run_of(wc)).request_mb() * attempt,
+        runtime=lambda wc, threads, attempt: ak_cost.svm_cost(config, run_of(wc)).runtime_minutes(threads) * attempt,
     params:
         snapshot="{snapshot}",
         kernel="{kernel}",

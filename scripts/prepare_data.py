@@ -1,14 +1,17 @@
 """Rule ``prepare_data``: load one problem and write ``results/data/{problem}.h5``
 (:func:`afterkernel.data.prepare_problem_file`).
 
-Snakemake gives ``output[0]``, ``params.problem`` and ``params.data`` (the
+Snakemake gives ``output[0]``, ``params.problem``, ``params.data`` (the
 config's ``data`` mapping: ``source, dir, max_train_per_class,
-max_test_per_class``); or by hand::
+max_test_per_class``) and ``params.dataset`` (the problem's data set spec,
+``afterkernel.data.planning.problem_spec``); or by hand::
 
     python scripts/prepare_data.py --problem mnist-3v8 --out x.h5 --source embedded
+    python scripts/prepare_data.py --problem own-0v1 --out y.h5 --dataset '{"source": "npz", "path": "own.npz"}'
 """
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -25,7 +28,7 @@ CONFIG_KEYS = {"source": "source", "dir": "directory",
 
 def _from_snakemake(smk) -> dict:
     data = smk.params.data or {}
-    kwargs = {"problem": smk.params.problem, "out": smk.output[0],
+    kwargs = {"problem": smk.params.problem, "out": smk.output[0], "dataset": getattr(smk.params, "dataset", None),
               **{arg: data[key] for key, arg in CONFIG_KEYS.items() if key in data}}
     fetched = getattr(smk.input, "fetched", None)  # data.source keras: rule fetch_data's file
     if fetched:
@@ -40,6 +43,9 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--source", default=DEFAULT_SOURCE, choices=SOURCES)
     ap.add_argument("--dir", dest="directory", default=None,
                     help="data folder for --source dir (config key data.dir)")
+    ap.add_argument("--dataset", type=json.loads, default=None,
+                    help='a data set spec as JSON (config key datasets.NAME), e.g. '
+                         '\'{"source": "npz", "path": "own.npz"}\' for problem own-0v1')
     ap.add_argument("--max-train-per-class", type=int, default=None)
     ap.add_argument("--max-test-per-class", type=int, default=None)
     return ap

@@ -43,7 +43,11 @@ def _epochs_base(problem, arch, aug, epoch, last, sign):
     aligned = arch in ("vgg", "mega-vgg") and problem.startswith("mnist-")
     values = {q: 0.6 + 0.1 * sign * rise - 0.05 * sign * aug for q in INVARIANCES}
     values.update(swap=swap, alignment=0.99 + 0.008 * sign if aligned else 0.9 - 0.05 * sign * p,
-                  nn_test_error=after + 0.03 * sign)
+                  nn_test_error=after + 0.03 * sign,
+                  # L1: at epoch 1, distance from epoch 0 vs to the last epoch; L2: alignment rises
+                  kernel_distance_init=(0.15 + 0.05 * sign) * rise, target_alignment=0.3 + 0.1 * sign * p,
+                  kernel_distance_final=0.0 if epoch == last else 0.15 - 0.05 * sign,
+                  target_alignment_centred=0.2 + 0.1 * sign * p)
     return {"after": {**values, "svm_test_error": after}, "conjugate": {**values, "svm_test_error": after + gap}}
 
 
@@ -129,10 +133,12 @@ def per_seed(m, quantity, **where):
 def test_columns_order_and_row_count():
     claims = cl.claims_table(fabricate())
     assert list(claims.columns) == cl.CLAIMS_COLUMNS
-    # C1 2, C2 1, C3 6, C4 4, C5 2x2, C6 6x3, C7 3+3, C8 1+5, C9 6x5, C10 5x3
-    assert len(claims) == 92
+    # C1 2, C2 1, C3 6, C4 4, C5 2x2, C6 6x3, C7 3+3, C8 1+5, C9 6x5, C10 5x3; L1 6, L2 6x2
+    assert len(claims) == 110
+    assert (claims["claim"].str[0] == "L").tolist() == [False] * 92 + [True] * 18  # the paper's first
     numbers = claims["claim"].str[1:].astype(int)
-    assert numbers.is_monotonic_increasing and claims["claim"].iloc[-1] == "C10"
+    assert numbers[:92].is_monotonic_increasing and claims["claim"].iloc[91] == "C10"
+    assert numbers[92:].is_monotonic_increasing and claims["claim"].iloc[-1] == "L2"
     for _, group in claims.groupby("claim"):
         pairs = list(zip(group["problem"], group["architecture"]))
         assert pairs == sorted(pairs)
@@ -156,6 +162,26 @@ def test_paper_direction_is_reproduced():
 def test_reversed_effect_is_contradicted():
     claims = cl.claims_table(fabricate(sign=-1.0))
     assert (claims["verdict"] == "contradicted").all(), claims.loc[claims["verdict"] != "contradicted"]
+
+
+def test_literature_rows_are_marked_and_checked():
+    claims = cl.claims_table(fabricate())
+    lit = claims[claims["claim"].str.startswith("L")]
+    assert lit["statement"].str.contains(cl.LITERATURE).all()
+    assert set(lit["figure"]) == {"17", "19"}
+    r = row_of(claims, "L1", "mnist-3v8", "fc")
+    assert (r["condition_a"], r["condition_b"]) == ("distance epoch 1 → last, epoch 1", "distance epoch 0 → 1, epoch 1")
+    assert r["paired"] and r["difference"] == pytest.approx(0.1, abs=0.005) and r["verdict"] == "reproduced"
+    m = fabricate()
+    r = row_of(claims, "L2", "mnist-3v8", "vgg", quantity="target_alignment_centred")
+    a = per_seed(m, "target_alignment_centred", study="epochs", problem="mnist-3v8", architecture="vgg",
+                 augmentation=False, kernel="after", epoch=0)
+    b = per_seed(m, "target_alignment_centred", study="epochs", problem="mnist-3v8", architecture="vgg",
+                 augmentation=False, kernel="after", epoch=10)
+    assert r["difference"] == pytest.approx((b - a).mean()) and r["verdict"] == "reproduced"
+    reversed_ = cl.claims_table(fabricate(sign=-1.0))
+    assert (reversed_.loc[reversed_["claim"].str.startswith("L") & (reversed_["verdict"] != "not in this config"),
+                          "verdict"] == "contradicted").all()
 
 
 def test_pure_noise_is_inconclusive():
@@ -244,7 +270,7 @@ def test_config_without_a_pair_is_not_in_this_config():
 def test_pairs_of_the_data_are_added():
     claims = cl.claims_table(fabricate(pairs=ALL_PAIRS + (("cifar10-cat-dog", "mega-vgg"),)))
     added = claims[claims["architecture"].eq("mega-vgg") & claims["problem"].eq("cifar10-cat-dog")]
-    assert sorted(set(added["claim"])) == ["C3", "C4", "C6", "C8", "C9"]
+    assert sorted(set(added["claim"])) == ["C3", "C4", "C6", "C8", "C9", "L1", "L2"]
     assert (added["verdict"] == "reproduced").all()
 
 
@@ -308,10 +334,11 @@ def test_learning_rate_gap_is_per_run():
 def test_markdown_lists_every_claim():
     claims = cl.claims_table(fabricate(pairs=cl.PAPER_PAIRS[:2], augmentation=(False,)))
     text = cl.claims_markdown(claims)
-    for i in range(1, 11):
-        assert f"| C{i} (fig. " in text
+    for claim in [f"C{i}" for i in range(1, 11)] + ["L1", "L2"]:
+        assert f"| {claim} (fig. " in text
     lines = text.splitlines()
-    assert lines[0].startswith("Verdicts: ") and len([x for x in lines if x.startswith("| C")]) == len(claims)
+    assert lines[0].startswith("Verdicts: ")
+    assert len([x for x in lines if x.startswith(("| C", "| L"))]) == len(claims)
     assert "| mnist-3v8 / vgg | svm_test_error | conjugate kernel, epoch 10 = after kernel, epoch 10 ± δ |" in text
     assert "| min over epochs 0-10 ≥ threshold 0.99 |" in text and "not in this config |" in text
 
@@ -365,7 +392,8 @@ def test_readme_block_is_the_kept_claims_table():
     kept, readme = ROOT / "benchmarks" / "default_run_claims.csv", (ROOT / "README.md").read_text()
     begin, end = "<!-- claims:begin -->", "<!-- claims:end -->"
     table = cl.read_claims(kept)
-    assert set(table["claim"]) == {f"C{i}" for i in range(1, 11)}
+    # the literature rows (L1, L2) join once the default run is re-run with them
+    assert {f"C{i}" for i in range(1, 11)} <= set(table["claim"]) <= {f"C{i}" for i in range(1, 11)} | {"L1", "L2"}
     block = readme.partition(begin)[2].partition(end)[0]
     assert block == "\n" + cl.claims_markdown(table, measured_only=True)
     assert "not in this config |" not in block

@@ -22,7 +22,7 @@ def test_shipped_configs_are_valid(root):
         (lambda c: c.update(colour="red"), "(top level)", "allowed keys"),
         (lambda c: c["training"].update(lr=0.1), "training", "learning_rate"),
         (lambda c: c["problems"].append("mnist-3v3"), "problems[-1]", "accepted problem names"),
-        (lambda c: c["problems"].append("svhn-1v2"), "problems[-1]", "cifar10-{i}v{j}"),
+        (lambda c: c["problems"].append("svhn-1v2"), "problems[-1]", "{dataset}-{a}v{b}"),
         (lambda c: c["studies"]["epochs"]["pairs"].append(["mnist-3v8", "resnet"]),
          "studies.epochs.pairs[-1]", "allowed values: vgg"),
         (lambda c: c["studies"]["epochs"]["pairs"].append(["mnist-1v7", "vgg"]),

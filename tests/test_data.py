@@ -61,7 +61,7 @@ def test_parse_problem(name, dataset, classes, names):
             "cifar100-1v2", "MNIST-3v8", " mnist-3v8", "cifar10-3v3", ""],
 )
 def test_parse_problem_rejects(bad):
-    with pytest.raises(ValueError, match=r"mnist-\{a\}v\{b\}.*cifar10-\{name\}-\{name\}.*cifar10-\{i\}v\{j\}"):
+    with pytest.raises(ValueError, match=r"\{dataset\}-\{a\}v\{b\}.*\{dataset\}-\{name\}-\{name\}"):
         parse_problem(bad)
 
 

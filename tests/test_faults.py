@@ -9,6 +9,9 @@ copy of this tree), so that their numbers compare with that run's.
   Snakemake marks the running job's outputs incomplete); ``--unlock`` then
   ``--rerun-incomplete`` finishes the run, re-running only what had not
   finished, with the same results as an uninterrupted run.
+* A training job SIGKILLed mid-run (with the Snakemake process group)
+  resumes on the re-run from the checkpoint it saved while training and
+  writes the same training file as an uninterrupted run.
 * With ``--keep-going``, one failing job (a corrupt input file for one
   problem's training jobs) loses no other job's results.
 """
@@ -26,7 +29,8 @@ import h5py
 import pytest
 import yaml
 
-from micro import MICRO, SNAKEMAKE_ENV, TABLES, assert_same_results, results_content, snakemake, snakemake_command
+from micro import (MICRO, SNAKEMAKE_ENV, TABLES, assert_same_results, copy_workflow, results_content, snakemake,
+                   snakemake_command)
 
 
 pytestmark = pytest.mark.slow
@@ -112,7 +116,8 @@ def test_killed_run_leaves_no_false_outputs_and_resumes(micro_reference, tmp_pat
         elif path.suffix == ".h5":
             with h5py.File(path, "r") as f:
                 assert "code_version" in f.attrs, path
-    finished = {p: p.stat().st_mtime_ns for p in (work / "results").rglob("*.h5") if not p.name.endswith(".gram.h5")}
+    finished = {p: p.stat().st_mtime_ns for p in (work / "results").rglob("*.h5")
+                if not p.name.endswith(".gram.h5") and not p.name.startswith(".")}  # not checkpoints
     assert any("training" in p.parts for p in finished), "no training job had finished"
 
     # Recovery: release the dead run's lock, then finish what it left incomplete.
@@ -124,6 +129,66 @@ def test_killed_run_leaves_no_false_outputs_and_resumes(micro_reference, tmp_pat
     assert not incomplete_markers(work)
     assert not list((work / "results").rglob("*.part")), "temporary files left behind"
     assert_same_results(results_content(work), results_content(micro_reference))
+
+
+# The learning-rate run of the micro config, trained long enough to be killed mid-way.
+LONG_RUN = "mnist-3v8/fc/plain/lr0.1/seed0"
+
+
+def long_training_config(work: Path) -> str:
+    config = yaml.safe_load(MICRO.read_text())
+    config["training"].update(loss_target=1e-9, max_epochs=400)  # never reached: 400 epochs
+    (work / "long.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return str(work / "long.yaml")
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """The epoch of the training checkpoint ``path`` (0: none yet)."""
+    try:
+        with h5py.File(path, "r") as f:
+            return int(f.attrs["epoch"])
+    except (OSError, KeyError):
+        return 0
+
+
+def long_training_reference(tmp_path: Path) -> tuple[Path, str, Path, Path]:
+    """A copy of the workflow that has trained the long run locally, in
+    ``tmp_path/whole``; its Snakefile, the run's training file (relative),
+    a new empty work folder and the checkpoint path of the run there."""
+    from afterkernel.training.checkpoint import checkpoint_path
+
+    wf = copy_workflow(tmp_path / "workflow") / "Snakefile"
+    target = f"results/training/{LONG_RUN}.h5"
+    reference, work = tmp_path / "whole", tmp_path / "work"
+    for d in (reference, work):
+        d.mkdir()
+    snakemake(reference, "--configfile", long_training_config(reference), "--cores", "2", target, snakefile=wf)
+    return wf, target, work, checkpoint_path(work / target)
+
+
+def test_killed_training_resumes_from_its_checkpoint(tmp_path):
+    wf, target, work, checkpoint = long_training_reference(tmp_path)
+    config = long_training_config(work)
+    log = tmp_path / "killed.log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen(snakemake_command(work, "--configfile", config, "--cores", "2", target, snakefile=wf),
+                                cwd=work, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                env=SNAKEMAKE_ENV)
+    try:
+        killed_after = wait_for(lambda: checkpoint_epoch(checkpoint) >= 2 and checkpoint_epoch(checkpoint), 600,
+                                proc, "training checkpoint", log)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert not (work / target).exists() and checkpoint.exists()
+
+    snakemake(work, "--unlock", "--configfile", config, snakefile=wf)
+    snakemake(work, "--configfile", config, "--cores", "2", "--rerun-incomplete", target, snakefile=wf)
+    job_log = (work / "logs" / "training" / f"{LONG_RUN}.log").read_text()
+    resumed_at = int(job_log.split("resuming from epoch ")[1].split()[0])
+    assert killed_after <= resumed_at < 400, job_log[-3000:]
+    assert not checkpoint.exists(), "the checkpoint outlived the finished training"
+    assert_same_results(results_content(work), results_content(tmp_path / "whole"))
 
 
 def test_keep_going_loses_no_other_results(micro_reference, tmp_path):

@@ -1,4 +1,4 @@
-"""Figures 1-16 from synthetic summary tables: the registry, every figure
+"""Figures 1-20 from synthetic summary tables: the registry, every figure
 rendered (a full paper-scale summary and one missing most panels), the
 captions of the report, the script's command line."""
 
@@ -78,7 +78,8 @@ def synthetic_metrics(config: dict, seed: int = 0) -> pd.DataFrame:
                          "svm_train_error": 0.0, "margin": 0.01 * (1 + prog), "gap": 1e-5, "separable": True,
                          "converged": True, "translation": inv - off + n(0.02), "rotation": inv - 0.15 + n(0.02),
                          "zoom": inv - 0.08 + n(0.02), "swap": local - 0.3 * prog + n(0.02),
-                         "alignment": align + n(0.01), "effective_rank": 20 + n(1), "target_alignment": 0.3})
+                         "alignment": align + n(0.01), "effective_rank": 20 + n(1), "target_alignment": 0.3,
+                         **evolution_values(epoch, prog, run.target_mode, n)})
         if diverged:
             for rec in rows[-2:]:
                 for q in ("svm_test_error", "nn_test_error", "translation", "rotation", "zoom", "swap",
@@ -88,6 +89,19 @@ def synthetic_metrics(config: dict, seed: int = 0) -> pd.DataFrame:
     for q in agg.BOOL_QUANTITIES:
         df[q] = df[q].astype("boolean")
     return df
+
+
+def evolution_values(epoch: float, prog: float, target_mode: bool, n) -> dict:
+    """Kernel distances, velocity, spectrum and centred alignment of one row
+    (the learning-rate study has no FNTK or previous snapshot: NaN)."""
+    move = 0.3 * prog + abs(n(0.01))
+    out = {"kernel_distance_init": math.nan if target_mode else move,
+           "kernel_distance_final": 0.3 - move if not target_mode else 0.0,
+           "kernel_distance_prev": math.nan if target_mode or epoch == 0 else 0.1 * math.exp(-epoch / 3),
+           "spectrum_top10_fraction": 0.5 + 0.3 * prog + n(0.01), "target_alignment_centred": 0.2 + 0.4 * prog}
+    out["kernel_velocity"] = out["kernel_distance_prev"] / max(epoch, 1)
+    out.update({f"{agg.SPECTRUM_PREFIX}{i}": 0.3 * i ** (-1 - prog) * (1 + n(0.02)) for i in agg.SPECTRUM_INDICES})
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -114,6 +128,9 @@ def sparse_summary():
     return agg.summary_table(synthetic_metrics(c))
 
 
+#: Figure 18: one panel per (problem, network) of the paper's epochs study
+N_SPECTRUM_PANELS = 6
+
 DPI = 50  # small images keep the tests fast; the rule renders at 150 dpi
 
 
@@ -133,15 +150,18 @@ def check_png(path, dpi=DPI):
 
 
 def test_registry():
-    assert list(F.FIGURES) == [f"fig{i:02d}" for i in range(1, 17)]
+    assert list(F.FIGURES) == [f"fig{i:02d}" for i in range(1, 21)]
     stems = [f.stem for f in F.FIGURES.values()]
-    assert len(set(stems)) == 16
+    assert len(set(stems)) == 20
     assert all(s.startswith(k + "_") for k, s in zip(F.FIGURES, stems))
     assert F.FIGURES["fig01"].stem == "fig01_svm_error_vs_epochs"
     assert F.FIGURES["fig02"].stem == "fig02_svm_vs_nn_error"
     assert F.FIGURES["fig16"].stem == "fig16_augmentation_errors"
     assert {f.category for f in F.FIGURES.values()} == {"Epochs study", "Learning-rate study", "Augmentation",
-                                                        "Width study"}
+                                                        "Width study", "Beyond the paper"}
+    assert [k for k, f in F.FIGURES.items() if f.category == "Beyond the paper"] == ["fig17", "fig18", "fig19",
+                                                                                   "fig20"]
+    assert F.FIGURES["fig18"].x == "eigen_index" and F.FIGURES["fig20"].study == "learning_rate"
     assert {k for k, f in F.FIGURES.items() if f.category == "Augmentation"} == {"fig08", "fig14", "fig16"}
     assert F.FIGURES["fig15"].study == "width" and F.FIGURES["fig15"].x == "n_params"
     assert all(F.FIGURES[k].x == "learning_rate" for k in ("fig09", "fig10", "fig11", "fig12", "fig13", "fig14"))
@@ -169,7 +189,7 @@ def test_panels_follow_the_paper(full_summary):
     n_panels = {k: len(f.panels(full_summary)) for k, f in F.FIGURES.items()}
     assert n_panels == {"fig01": 2, "fig02": 5, "fig03": 5, "fig04": 4, "fig05": 4, "fig06": 3, "fig07": 5,
                         "fig08": 4, "fig09": 5, "fig10": 2, "fig11": 4, "fig12": 1, "fig13": 5, "fig14": 4,
-                        "fig15": 2, "fig16": 3}
+                        "fig15": 2, "fig16": 3, "fig17": 4, "fig18": N_SPECTRUM_PANELS, "fig19": 4, "fig20": 3}
     for k, spec in F.FIGURES.items():
         for panel in spec.panels(full_summary):
             assert P.panel_status(full_summary, spec, panel) is None, (k, panel.title)
@@ -195,6 +215,25 @@ def test_panels_follow_the_paper(full_summary):
     for k in ("fig08", "fig14", "fig16"):
         augs = {dict(c.where)["augmentation"] for p in F.FIGURES[k].panels(full_summary) for c in p.curves}
         assert augs == {False, True}, k
+
+
+def test_spectrum_curve_is_the_spectrum_columns(full_summary):
+    spec = F.FIGURES["fig18"]
+    panel = spec.panels(full_summary)[0]
+    c = panel.curves[0]  # first pair, epoch 0, after kernel
+    assert panel.log_y and c.hue == F.epochs_label(0) and dict(c.where)["kernel"] == "after"
+    d = P.curve_data(full_summary, spec, c)
+    assert d["x"].tolist() == list(agg.SPECTRUM_INDICES)
+    w = dict(c.where)
+    row = full_summary[P.matching_rows(full_summary, "epochs", c.where)
+                       & (full_summary["quantity"] == f"{agg.SPECTRUM_PREFIX}5")].iloc[0]
+    assert row["problem"] == w["problem"] and d.loc[3, "mean"] == row["mean"]
+    # Figure 17: no velocity at epoch 0 (NaN), the first point is epoch 1
+    f17 = F.FIGURES["fig17"]
+    vel = P.curve_data(full_summary, f17, f17.panels(full_summary)[2].curves[0])
+    assert vel["x"].min() == 1 and f17.panels(full_summary)[2].log_y
+    # Figure 20: the learning-rate study has no distances at all
+    assert all("distance" not in c.quantity for p in F.FIGURES["fig20"].panels(full_summary) for c in p.curves)
 
 
 def test_curve_values_are_the_summary(full_summary):

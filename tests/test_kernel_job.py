@@ -32,11 +32,12 @@ def fake_io(monkeypatch):
     state = {}
 
     def read_training(path):
-        return types.SimpleNamespace(attrs=state["attrs"], snapshot_epochs=state.get("epochs", {"e3": 3}),
-                                     snapshots={"e3": []})
+        epochs = state.get("epochs", {"e3": 3})
+        return types.SimpleNamespace(attrs=state["attrs"], snapshot_epochs=epochs,
+                                     snapshots=dict.fromkeys(epochs, []))
 
     def model_from_result(result, snapshot):
-        return state["model"]
+        return state.get("models", {}).get(snapshot, state["model"])
 
     def read_problem(path):
         return state["problem"]
@@ -99,6 +100,19 @@ def test_kernel_job_writes_gram_and_metrics(tmp_path, fake_io):
                 assert np.isfinite(g.attrs[key])
         assert f["after"].attrs["target_alignment"] == pytest.approx(
             km.target_alignment(Js @ Js.T, yt[sample]), abs=1e-6)
+        assert f["after"].attrs["target_alignment_centred"] == pytest.approx(
+            km.centred_target_alignment(Js @ Js.T, yt[sample]), abs=1e-6)
+        # the spectrum of the (scaled) train Gram: min(50, n - 1) = 9 eigenvalues
+        ref = np.linalg.eigvalsh(J @ J.T / scale**2)[::-1][:9]
+        np.testing.assert_allclose(f["after/spectrum"][()], ref, rtol=1e-4, atol=1e-6 * ref[0])
+        assert f["after"].attrs["spectrum_top10_fraction"] == pytest.approx(
+            ref.sum() / np.trace(J @ J.T / scale**2), rel=1e-4)
+        Hr = np.linalg.eigvalsh(H @ H.T / cscale**2)[::-1][:9]
+        np.testing.assert_allclose(f["conjugate/spectrum"][()], Hr, rtol=1e-4, atol=1e-5 * Hr[0])
+        # one snapshot: it is the last one, and there is no FNTK or previous snapshot
+        assert f["after"].attrs["kernel_distance_final"] == pytest.approx(0.0, abs=1e-9)
+        for key in ("kernel_distance_init", "kernel_distance_prev", "kernel_velocity"):
+            assert np.isnan(f["after"].attrs[key])
         shifted = np.asarray(PERTURBATIONS["shift_right"](xt[sample]))
         Jp = reference_jacobian(model, shifted)
         ref = inv.cosines(np.einsum("ij,ij->i", Js, Jp), np.einsum("ij,ij->i", Js, Js),
@@ -142,6 +156,41 @@ def test_kernel_job_diverged_run_writes_nan_outputs(tmp_path, fake_io, how):
         assert f["after/invariance/zoom"].shape == (3,)
         assert np.isnan(f["after/invariance/zoom"][()]).all()
         assert np.isnan(f["conjugate"].attrs["translation"])
+
+
+def test_kernel_job_distances_between_snapshots(tmp_path, fake_io):
+    """e0, e1, e3 of one run (e1 diverged): distances on the test-sample Grams
+    against float64 brute force, NaN to and from the diverged snapshot."""
+    import h5py
+
+    models = {s: make("fc", seed=i)[0] for i, s in enumerate(("e0", "e1", "e3"))}
+    shape = make("fc")[1]
+    x, xt = images(8, shape, 31), images(6, shape, 32)
+    w = models["e1"].get_weights()
+    w[0][0, 0] = np.nan
+    models["e1"].set_weights(w)
+    fake_io.update(model=models["e0"], models=models, epochs={"e0": 0, "e1": 1, "e3": 3},
+                   attrs={"diverged": False, "n_params": 1, "architecture": "fc"},
+                   problem=types.SimpleNamespace(x_train=x, y_train=np.array([0, 1] * 4, np.uint8), x_test=xt,
+                                                 y_test=np.array([0, 1] * 3, np.uint8), attrs={}))
+    gram, metrics = tmp_path / "g.h5", tmp_path / "m.h5"
+    job.kernel_job("run.h5", "data.h5", gram, metrics, snapshots=["e0", "e1", "e3"], test_sample=4)
+    with h5py.File(metrics, "r") as f:
+        sample = f["test_sample_index"][()]
+        Js = {s: reference_jacobian(models[s], xt[sample]) for s in ("e0", "e3")}
+        Hs = {s: reference_conjugate(models[s], xt[sample]) for s in ("e0", "e3")}
+        for kernel, feats in (("after", Js), ("conjugate", Hs)):
+            K0, K3 = (feats[s] @ feats[s].T for s in ("e0", "e3"))
+            d = 1 - np.sum(K0 * K3) / (np.linalg.norm(K0) * np.linalg.norm(K3))
+            e0, e1, e3 = (f[s][kernel].attrs for s in ("e0", "e1", "e3"))
+            assert e3["kernel_distance_init"] == pytest.approx(d, abs=1e-6)
+            assert e0["kernel_distance_final"] == pytest.approx(d, abs=1e-6)
+            assert e0["kernel_distance_init"] == pytest.approx(0.0, abs=1e-6)
+            assert np.isnan(e0["kernel_distance_prev"]) and np.isnan(e0["kernel_velocity"])
+            for key in ("kernel_distance_init", "kernel_distance_prev", "kernel_distance_final"):
+                assert np.isnan(e1[key])
+            assert np.isnan(e3["kernel_distance_prev"]) and np.isnan(e3["kernel_velocity"])
+            assert np.isnan(f["e1"][kernel]["spectrum"][()]).all() and f["e1"][kernel]["spectrum"].shape == (7,)
 
 
 def test_settings_from_kernels_config():

@@ -61,3 +61,83 @@ def test_gram_metrics_combines_both_kernels():
     assert out["alignment"] == pytest.approx(1.0)
     assert out[AFTER]["effective_rank"] == pytest.approx(out[CONJUGATE]["effective_rank"])
     assert out[AFTER]["target_alignment"] == pytest.approx(km.target_alignment(G, y))
+
+
+# --------------------------------------------------------------------------
+# how the kernel moves (afterkernel.kernel_evolution)
+
+from afterkernel import kernel_evolution as ke  # noqa: E402
+
+
+def _gram(n, d, seed):
+    X = np.random.default_rng(seed).standard_normal((n, d))
+    return X @ X.T
+
+
+def test_kernel_distance_identical_scaled_orthogonal_and_numpy_reference():
+    G = _gram(6, 3, 0)
+    assert ke.kernel_distance(G, G) == pytest.approx(0.0, abs=1e-12)
+    assert ke.kernel_distance(G, 7.5 * G) == pytest.approx(0.0, abs=1e-12)
+    A, B = np.diag([1.0, 2.0, 0.0, 0.0]), np.diag([0.0, 0.0, 3.0, 1.0])
+    assert ke.kernel_distance(A, B) == pytest.approx(1.0)
+    H = _gram(6, 4, 1).astype(np.float32)
+    ref = 1.0 - np.sum(G * H.astype(np.float64)) / np.sqrt(np.sum(G**2) * np.sum(H.astype(np.float64)**2))
+    assert ke.kernel_distance(G, H) == pytest.approx(ref, rel=1e-12)
+    assert np.isnan(ke.kernel_distance(None, G))
+
+
+@pytest.mark.parametrize("n", [20, 160])  # dense path (n <= 2k+1) and Lanczos
+def test_top_eigenvalues_equal_eigvalsh(n):
+    G = _gram(n, 80, 2).astype(np.float32)
+    top = ke.top_eigenvalues(G)
+    k = min(ke.SPECTRUM_SIZE, n - 1)
+    ref = np.linalg.eigvalsh(G.astype(np.float64))[::-1][:k]
+    assert top.dtype == np.float64 and top.shape == (k,)
+    assert np.all(np.diff(top) <= 0)
+    np.testing.assert_allclose(top, ref, rtol=1e-5, atol=1e-5 * ref[0])
+    np.testing.assert_array_equal(ke.top_eigenvalues(G), top)  # fixed start vector: deterministic
+
+
+def test_spectrum_top10_fraction():
+    G = np.diag(np.arange(1.0, 201.0)).astype(np.float32)
+    out = ke.spectrum_metrics(G)
+    assert out["trace"] == pytest.approx(200 * 201 / 2)
+    assert out["spectrum_top10_fraction"] == pytest.approx(sum(range(191, 201)) / out["trace"], rel=1e-6)
+    np.testing.assert_allclose(out["spectrum"], np.arange(200.0, 150.0, -1), rtol=1e-6)
+
+
+def test_centred_target_alignment():
+    y = np.array([0, 1, 0, 1, 1, 0])
+    s = 2.0 * y - 1
+    ideal = np.outer(s, s) + 5.0  # a constant offset: centring removes it
+    assert km.centred_target_alignment(ideal, y) == pytest.approx(1.0)
+    assert km.target_alignment(ideal, y) < 0.5
+    G = _gram(6, 3, 3)
+    C = np.eye(6) - 1 / 6
+    Gc, sc = C @ G @ C, C @ s
+    ref = sc @ Gc @ sc / (np.linalg.norm(Gc) * (sc @ sc))
+    assert km.centred_target_alignment(G, y) == pytest.approx(ref, rel=1e-12)
+
+
+def test_run_evolution_distances_velocity_and_missing_references():
+    G0, G1, G3 = _gram(5, 2, 4), _gram(5, 2, 5), _gram(5, 2, 6)
+    grams = {"e3": {"after": G3}, "e0": {"after": G0}, "e1": {"after": G1}}
+    out = ke.run_evolution(["e0", "e1", "e3"], grams, ["after"])
+    d = ke.kernel_distance
+    e0, e1, e3 = (out[s]["after"] for s in ("e0", "e1", "e3"))
+    assert e0["kernel_distance_init"] == pytest.approx(0.0, abs=1e-12)
+    assert np.isnan(e0["kernel_distance_prev"]) and np.isnan(e0["kernel_velocity"])
+    assert e1["kernel_distance_init"] == pytest.approx(d(G0, G1))
+    assert e3["kernel_distance_prev"] == pytest.approx(d(G1, G3))
+    assert e3["kernel_velocity"] == pytest.approx(d(G1, G3) / 2)
+    assert e0["kernel_distance_final"] == pytest.approx(d(G0, G3))
+    assert e3["kernel_distance_final"] == pytest.approx(0.0, abs=1e-12)
+    # a diverged snapshot (no Gram): NaN to and from it
+    out = ke.run_evolution(["e0", "e1", "e3"], {**grams, "e1": {}}, ["after"])
+    assert np.isnan(out["e1"]["after"]["kernel_distance_init"])
+    assert np.isnan(out["e3"]["after"]["kernel_velocity"])
+    assert out["e3"]["after"]["kernel_distance_init"] == pytest.approx(d(G0, G3))
+    # the learning-rate schedule: final alone, no FNTK, no previous snapshot
+    lr = ke.run_evolution(["final"], {"final": {"after": G1}}, ["after"])["final"]["after"]
+    assert np.isnan(lr["kernel_distance_init"]) and np.isnan(lr["kernel_distance_prev"])
+    assert lr["kernel_distance_final"] == pytest.approx(0.0, abs=1e-12)

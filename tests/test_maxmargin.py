@@ -248,6 +248,74 @@ def noisy_problem():
     return X @ X.T, y, X
 
 
+# ---------------------------------------------------------------------------
+# the active-set Newton method (newton.py) against the reference
+
+
+def newton_only(K, y, tol=1e-10):
+    """The Newton method's own result, without the Wolfe fallback (None when it gives up)."""
+    from afterkernel.maxmargin.gram import SignedGram
+    from afterkernel.maxmargin.newton import newton_support
+
+    a, g, _ = newton_support(SignedGram(np.asarray(K, np.float64), np.where(y > 0, 1.0, -1.0)),
+                             tol, 60, {}, start=16)
+    return a if a is None else (float(g.min()) / np.sqrt(float(a @ g)), a)
+
+
+def test_newton_matches_reference(problem):
+    # Newton alone certifies some problems (it cycles on others: then the
+    # Wolfe fallback finishes); whatever certifies must be the optimum.
+    out = newton_only(problem["K"], problem["y"])
+    if out is not None:
+        margin, a = out
+        assert margin == pytest.approx(problem["gamma"], rel=1e-8)
+        assert np.all(a >= 0)
+    r = mm.solve(problem["K"], problem["y"], newton=True, tol=1e-10)
+    assert r.status == "optimal" and r.margin == pytest.approx(problem["gamma"], rel=1e-8)
+
+
+def test_newton_alone_certifies_a_full_rank_kernel():
+    K, y, _, _ = make_problem("rbf", 60, 2)
+    out = newton_only(K, y)
+    assert out is not None and out[0] == pytest.approx(reference(K, y)[0], rel=1e-8)
+
+
+def test_newton_with_duplicate_points():
+    K, y, _, _ = make_problem("linear", 60, 4)
+    K = np.block([[K, K], [K, K]])  # every point twice: G_FF is singular
+    y = np.concatenate([y, y])
+    gamma, _ = reference(K, y)
+    r = mm.solve(K, y, newton=True, tol=1e-10)
+    assert r.status == "optimal" and r.margin == pytest.approx(gamma, rel=1e-8)
+
+
+@pytest.mark.parametrize("label", [0, 1])
+def test_newton_with_one_class(label):
+    K, _, _, _ = make_problem("rbf", 50, 5)
+    y = np.full(50, label, dtype=np.uint8)
+    gamma, _ = reference(K, y)
+    r = mm.solve(K, y, newton=True, tol=1e-10)
+    assert r.status == "optimal" and r.margin == pytest.approx(gamma, rel=1e-8)
+    assert r.margin == pytest.approx(mm.solve(K, y, tol=1e-10).margin, rel=1e-8)
+
+
+def test_newton_certifies_nonseparable_through_its_fallback():
+    K, y, _ = noisy_problem()
+    assert newton_only(K, y) is None
+    r = mm.solve(K, y, newton=True)
+    assert r.status == "nonseparable" and not r.separable
+
+
+def test_decision_function_reads_blocks_of_rows(monkeypatch):
+    from afterkernel.maxmargin import classifier
+
+    K, y, Kt, _ = make_problem("rbf", 60, 2)
+    coef = mm.solve(K, y).coef
+    whole = Kt @ (coef * np.where(y > 0, 1.0, -1.0))
+    monkeypatch.setattr(classifier, "_ROWS", 7)
+    np.testing.assert_allclose(mm.decision_function(Kt, y, coef), whole, rtol=1e-12, atol=1e-12)
+
+
 @pytest.mark.parametrize("nonsep_coef", ["alg1", "dual"])
 def test_nonseparable_is_detected_by_exact(nonsep_coef):
     K, y, _ = noisy_problem()

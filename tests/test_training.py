@@ -362,3 +362,143 @@ def test_script_settings_from_snakemake_params():
     assert s["stop"] == "target" and s["learning_rate"] == 0.1 and s["augmentation"] is None
     assert s["data"] == "data.h5" and s["out"] == "run.h5"
     assert set(s) <= set(inspect.signature(training.train_to_file).parameters)
+
+
+# ---------------------------------------------------------------- resume
+
+
+class Killed(Exception):
+    """Stands for a SIGKILL in the middle of an epoch."""
+
+
+def same_result(a, b):
+    """Bitwise equal weights, history and attrs, wall times left out."""
+    assert list(a.snapshots) == list(b.snapshots) and a.snapshot_epochs == b.snapshot_epochs
+    for name in a.snapshots:
+        assert same_weights(a.snapshots[name], b.snapshots[name]), name
+    assert sorted(a.history) == sorted(b.history)
+    for key in a.history:
+        if key != "seconds":
+            assert a.history[key].dtype == b.history[key].dtype, key
+            np.testing.assert_array_equal(a.history[key], b.history[key], err_msg=key)
+    timeless = [{k: v for k, v in r.attrs.items() if not k.startswith("seconds")} for r in (a, b)]
+    assert timeless[0] == timeless[1]
+
+
+def killed_at(epoch, data, spec, seed, checkpoint, monkeypatch, **kw):
+    """Train with a checkpoint saved after every epoch, killed in ``epoch``."""
+    from afterkernel.training import checkpoint as ckpt
+    from afterkernel.training.evaluation import Evaluator
+
+    evaluate = Evaluator.__call__
+
+    def dies(self, e, seconds):
+        if e == epoch:
+            raise Killed
+        return evaluate(self, e, seconds)
+
+    monkeypatch.setattr(ckpt, "MAX_OVERHEAD", float("inf"))  # save every epoch
+    with monkeypatch.context() as m:
+        m.setattr(Evaluator, "__call__", dies)
+        with pytest.raises(Killed):
+            training.train(*data, spec, seed, checkpoint=checkpoint, **kw)
+    import h5py
+
+    with h5py.File(checkpoint, "r") as f:
+        assert f.attrs["epoch"] == epoch - 1
+
+
+@pytest.mark.parametrize("spec, kw", [
+    (VGG, dict(snapshot_epochs=(0, 2, 4))),
+    (FC, dict(snapshot_epochs=(0, 1, 4), augmentation=AUG)),
+    (VGG, dict(snapshot_epochs=(0, 3), augmentation=AUG, batch_size=20)),
+])
+def test_killed_training_resumes_bitwise(spec, kw, tmp_path, monkeypatch, caplog):
+    data = random_problem(n=96, m=16)
+    checkpoint = tmp_path / ".run.h5.checkpoint.h5"
+    killed_at(3, data, spec, 4, checkpoint, monkeypatch, **kw)
+    with caplog.at_level("INFO"):
+        resumed = training.train(*data, spec, 4, checkpoint=checkpoint, **kw)
+    assert "resuming from epoch 2" in caplog.text
+    same_result(resumed, training.train(*data, spec, 4, **kw))
+
+
+def test_killed_target_schedule_resumes_bitwise(tmp_path, monkeypatch, caplog):
+    data = blobs()
+    kw = dict(stop="target", learning_rate=0.5, loss_target=0.01, max_epochs=100)
+    whole = training.train(*data, FC, 0, **kw)
+    assert whole.attrs["reached_target"] and whole.attrs["epochs_used"] > 3
+    checkpoint = tmp_path / "ckpt.h5"
+    killed_at(whole.attrs["epochs_used"] - 1, data, FC, 0, checkpoint, monkeypatch, **kw)
+    with caplog.at_level("INFO"):
+        same_result(training.train(*data, FC, 0, checkpoint=checkpoint, **kw), whole)
+    assert f"resuming from epoch {whole.attrs['epochs_used'] - 2}" in caplog.text
+
+
+@pytest.mark.parametrize("other", [dict(seed=5), dict(learning_rate=0.02), dict(data_seed=1)])
+def test_checkpoint_of_another_run_is_ignored(other, tmp_path, monkeypatch, caplog):
+    kw = dict(snapshot_epochs=(0, 3))
+    checkpoint = tmp_path / "ckpt.h5"
+    killed_at(3, random_problem(n=64, m=16, seed=other.pop("data_seed", 0)), FC, other.pop("seed", 4),
+              checkpoint, monkeypatch, **kw, **other)
+    data = random_problem(n=64, m=16)
+    with caplog.at_level("INFO"):
+        resumed = training.train(*data, FC, 4, checkpoint=checkpoint, **kw)
+    assert "ignoring the checkpoint" in caplog.text and "resuming" not in caplog.text
+    same_result(resumed, training.train(*data, FC, 4, **kw))
+
+
+def run_train_script(problem, out, *extra, wait=True):
+    cmd = [sys.executable, str(ROOT / "scripts" / "train.py"), "--data", str(problem), "--out", str(out),
+           "--arch-spec", json.dumps(FC), "--seed", "3", "--threads", "1", "--schedule", "target",
+           "--learning-rate", "0.05", "--loss-target", "1e-9", "--max-epochs", "300", *extra]
+    if wait:
+        return subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+@pytest.mark.slow
+def test_sigkilled_training_job_resumes_bitwise(tmp_path):
+    """scripts/train.py killed by SIGKILL mid-run, started again: it resumes
+    from its checkpoint, ends with the same file as an uninterrupted run and
+    removes the checkpoint."""
+    import h5py
+    import signal
+    import time
+
+    from afterkernel.data import load_problem, write_problem
+    from afterkernel.training.checkpoint import checkpoint_path
+    from micro import h5_content
+
+    problem = tmp_path / "mnist-3v8.h5"
+    write_problem(problem, load_problem("mnist-3v8", max_train_per_class=64, max_test_per_class=16))
+    out = tmp_path / "killed" / "seed3.h5"
+    out.parent.mkdir()
+    checkpoint = checkpoint_path(out)
+    proc = run_train_script(problem, out, wait=False)
+    try:
+        epoch = 0
+        while epoch < 2 and proc.poll() is None:
+            time.sleep(0.02)
+            try:
+                with h5py.File(checkpoint, "r") as f:
+                    epoch = int(f.attrs["epoch"])
+            except (OSError, KeyError):  # not written yet
+                pass
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL, "the training ended before it could be killed"
+    assert not out.exists() and checkpoint.exists()
+    log = run_train_script(problem, out).stderr
+    resumed_at = int(log.split("resuming from epoch ")[1].split()[0])
+    assert resumed_at >= epoch and not checkpoint.exists()
+    reference = tmp_path / "whole" / "seed3.h5"
+    reference.parent.mkdir()
+    run_train_script(problem, reference)
+    assert h5_content(out) == h5_content(reference)
+    assert read_epochs(out) == 300
+
+
+def read_epochs(path) -> int:
+    return training.read_training_record(path).attrs["epochs_used"]

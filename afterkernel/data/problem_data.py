@@ -1,6 +1,7 @@
 """One problem's preprocessed data (paper §2): the two classes only, in
-their original order (no shuffling), float32 pixels / 255 in NHWC (MNIST
-gets a channel axis), no mean subtraction; labels uint8 in {0, 1}."""
+their original order (no shuffling), float32 pixels / 255 in NHWC (images
+without a channel axis, as MNIST's, get one; float images in [0, 1] are kept
+as they are), no mean subtraction; labels uint8 in {0, 1}."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from afterkernel.data.catalog import BUILTIN, DEFAULT_SOURCE, SOURCES, builtin_spec
 from afterkernel.data.errors import HOW_TO_PROVIDE, DataError
 from afterkernel.data.problems import Problem, parse_problem
 from afterkernel.data.raw import RawData
-from afterkernel.data.sources import DEFAULT_SOURCE, SOURCES, raw_data
+from afterkernel.data.sources import raw_data
+from afterkernel.data.survey import describe
 
 
 @dataclass
@@ -37,20 +40,31 @@ def load_problem(
     directory: str | os.PathLike | None = None,
     max_train_per_class: int | None = None,
     max_test_per_class: int | None = None,
+    dataset: dict[str, Any] | None = None,
 ) -> ProblemData:
-    """Load and preprocess one problem from ``source`` (see
-    :mod:`afterkernel.data.sources`).
+    """Load and preprocess one problem: from the data set spec ``dataset``
+    (:mod:`afterkernel.data.catalog`) when given, else from ``source`` and
+    ``directory`` (``mnist`` and ``cifar10``, see
+    :mod:`afterkernel.data.sources`; for source keras ``directory`` is rule
+    fetch_data's folder).
 
     ``max_*_per_class`` keep the first k examples of each class (original
     order); ``None`` keeps all. Raises :class:`DataError` when the data are
     missing or corrupt, with a message saying how to provide them.
     """
-    prob = parse_problem(problem)
-    if source not in SOURCES:
-        raise DataError(f"data.source must be one of {', '.join(SOURCES)}, got {source!r}")
+    name = problem.name if isinstance(problem, Problem) else str(problem)
+    spec = dataset or _builtin(name, source, directory)
+    if spec["source"] not in SOURCES:
+        raise DataError(f"data.source must be one of {', '.join(SOURCES)}, got {spec['source']!r}")
+    info = describe(spec)
+    try:
+        prob = parse_problem(problem, {name.split("-", 1)[0]: info.class_names})
+    except ValueError as e:
+        raise DataError(str(e)) from None
     caps = {"train": _check_cap(max_train_per_class, "data.max_train_per_class"),
             "test": _check_cap(max_test_per_class, "data.max_test_per_class")}
-    raw = raw_data(prob, source, directory)
+    raw = raw_data(prob, spec, directory if spec["source"] == "keras" else None, len(info.class_names))
+    source = spec["source"]
     arrays: dict[str, np.ndarray] = {}
     counts: dict[str, list[int]] = {}
     for split, cap in caps.items():
@@ -76,6 +90,15 @@ def load_problem(
     return ProblemData(attrs=attrs, **arrays)
 
 
+def _builtin(name: str, source: str, directory: str | os.PathLike | None) -> dict[str, Any]:
+    """The spec of a problem of ``mnist`` or ``cifar10`` from ``source``."""
+    dataset = name.split("-", 1)[0]
+    if dataset not in BUILTIN:
+        raise DataError(f"problem {name!r}: data set {dataset!r} is not mnist or cifar10; pass its "
+                        f"spec (config key 'datasets.{dataset}') as dataset=...")
+    return builtin_spec(dataset, source, directory)
+
+
 def _check_cap(value: Any, key: str) -> int | None:
     if value is None:
         return None
@@ -98,6 +121,10 @@ def _two_classes(raw: RawData, split: str, prob: Problem, cap: int | None,
             f"{source} data for {prob.name!r} has no {split} examples of class(es) {empty} "
             f"(from {', '.join(raw.source_files)}); the data are incomplete. {HOW_TO_PROVIDE}"
         )
-    x = getattr(raw, f"x_{split}")[idx].astype(np.float32)
-    x /= np.float32(255.0)
-    return (x[..., None] if prob.dataset == "mnist" else x), y
+    x = getattr(raw, f"x_{split}")[idx]
+    if x.dtype == np.uint8:
+        x = x.astype(np.float32)
+        x /= np.float32(255.0)
+    else:  # a user's float images, already in [0, 1] (raw.check_raw)
+        x = x.astype(np.float32)
+    return (x[..., None] if x.ndim == 3 else x), y

@@ -1,8 +1,9 @@
-"""Problem names (paper §2): which two classes of which dataset.
+"""Problem names (paper §2): which two classes of which data set.
 
-A *problem* is a binary classification task between two classes of MNIST or
-CIFAR-10, named ``mnist-{a}v{b}`` (``mnist-3v8``), ``cifar10-{name}-{name}``
-(``cifar10-cat-dog``) or ``cifar10-{i}v{j}`` (``cifar10-3v5``). Label 1 is the
+A *problem* is a binary classification task between two classes of a data
+set (:mod:`afterkernel.data.catalog`), named ``{dataset}-{a}v{b}`` with class
+indices (``mnist-3v8``, ``cifar10-3v5``) or ``{dataset}-{name}-{name}`` with
+class names when the data set has them (``cifar10-cat-dog``). Label 1 is the
 *second* class of the name, label 0 the first.
 """
 
@@ -10,23 +11,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Mapping, Sequence
 
-CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer",
-    "dog", "frog", "horse", "ship", "truck",
-)
+from afterkernel.data.catalog import CIFAR10_CLASSES, DIGITS
 
-_PROBLEM_FORMS = (
-    "accepted problem names: 'mnist-{a}v{b}' with digits a != b (e.g. 'mnist-3v8'), "
-    "'cifar10-{name}-{name}' with CIFAR-10 class names "
-    f"({', '.join(CIFAR10_CLASSES)}; e.g. 'cifar10-cat-dog'), or "
-    "'cifar10-{i}v{j}' with class indices 0-9, i != j (e.g. 'cifar10-3v5'); "
-    "label 1 is the second class of the name"
-)
+#: the class names of the data sets every config has (``mnist``, ``cifar10``)
+BUILTIN_CLASSES: dict[str, tuple[str, ...]] = {"mnist": DIGITS, "cifar10": CIFAR10_CLASSES}
 
-_MNIST_RE = re.compile(r"mnist-(\d)v(\d)")
-_CIFAR_IDX_RE = re.compile(r"cifar10-(\d)v(\d)")
-_CIFAR_NAME_RE = re.compile(r"cifar10-([a-z]+)-([a-z]+)")
+PROBLEM_FORMS = ("accepted problem names: '{dataset}-{a}v{b}' with class indices a != b (e.g. 'mnist-3v8'), "
+          "or '{dataset}-{name}-{name}' with the data set's class names (e.g. 'cifar10-cat-dog'); "
+          "label 1 is the second class of the name")
+_INDEX_RE = re.compile(r"(\d+)v(\d+)")
 
 
 @dataclass(frozen=True)
@@ -39,29 +34,38 @@ class Problem:
     class_names: tuple[str, str]
 
 
-def _dataset_and_classes(name: str) -> tuple[str, int, int]:
-    """The dataset and the two class indices a problem name spells."""
-    for dataset, pattern in (("mnist", _MNIST_RE), ("cifar10", _CIFAR_IDX_RE)):
-        m = pattern.fullmatch(name)
-        if m:
-            return dataset, int(m.group(1)), int(m.group(2))
-    m = _CIFAR_NAME_RE.fullmatch(name)
-    if not m or m.group(1) not in CIFAR10_CLASSES or m.group(2) not in CIFAR10_CLASSES:
-        raise ValueError(f"unknown problem {name!r}; {_PROBLEM_FORMS}")
-    return "cifar10", CIFAR10_CLASSES.index(m.group(1)), CIFAR10_CLASSES.index(m.group(2))
+def _classes(rest: str, names: Sequence[str]) -> tuple[int, int] | None:
+    """The two class indices ``rest`` spells (``AvB`` or ``name-name``)."""
+    m = _INDEX_RE.fullmatch(rest)
+    if m:
+        a, b = int(m.group(1)), int(m.group(2))
+        return (a, b) if a < len(names) and b < len(names) else None
+    for i in range(1, len(rest)):  # class names may hold '-' themselves
+        if rest[i] == "-" and rest[:i] in names and rest[i + 1:] in names:
+            return names.index(rest[:i]), names.index(rest[i + 1:])
+    return None
 
 
-def parse_problem(name: str | Problem) -> Problem:
-    """Parse a problem name (see the module docstring); ``ValueError`` if malformed."""
+def parse_problem(name: str | Problem,
+                  classes: Mapping[str, Sequence[str]] | None = None) -> Problem:
+    """Parse a problem name; ``classes`` maps each data set to its class
+    names (index order; default :data:`BUILTIN_CLASSES`). ``ValueError`` if
+    the name is malformed or names classes the data set lacks."""
     if isinstance(name, Problem):
         return name
-    if not isinstance(name, str):
-        raise ValueError(f"problem name must be a string, got {name!r}; {_PROBLEM_FORMS}")
-    dataset, a, b = _dataset_and_classes(name)
-    if a == b:
-        raise ValueError(f"problem {name!r} names the same class twice; {_PROBLEM_FORMS}")
-    if dataset == "mnist":
-        class_names = (str(a), str(b))
-    else:
-        class_names = (CIFAR10_CLASSES[a], CIFAR10_CLASSES[b])
-    return Problem(name=name, dataset=dataset, classes=(a, b), class_names=class_names)
+    classes = BUILTIN_CLASSES if classes is None else classes
+    if not isinstance(name, str) or "-" not in name:
+        raise ValueError(f"unknown problem {name!r}; {PROBLEM_FORMS}")
+    dataset, rest = name.split("-", 1)
+    if dataset not in classes:
+        raise ValueError(f"problem {name!r}: unknown data set {dataset!r}; known data sets: "
+                         f"{', '.join(sorted(classes))} (add others under 'datasets'); {PROBLEM_FORMS}")
+    names = tuple(classes[dataset])
+    pair = _classes(rest, names)
+    if pair is None:
+        raise ValueError(f"problem {name!r}: data set {dataset!r} has no such classes; it has "
+                         f"{len(names)} classes, indices 0-{len(names) - 1}, named "
+                         f"{', '.join(names)}; {PROBLEM_FORMS}")
+    if pair[0] == pair[1]:
+        raise ValueError(f"problem {name!r} names the same class twice; {PROBLEM_FORMS}")
+    return Problem(name=name, dataset=dataset, classes=pair, class_names=(names[pair[0]], names[pair[1]]))

@@ -1,5 +1,6 @@
-"""A dataset as its source holds it: uint8 images and class labels 0-9,
-checked, with the hash of the files they came from."""
+"""A data set as its source holds it: images (uint8, or float in [0, 1]
+for ``npz`` and ``images`` files) and class labels 0, 1, ..., checked, with
+the hash of the files they came from."""
 
 from __future__ import annotations
 
@@ -10,18 +11,17 @@ from pathlib import Path
 
 import numpy as np
 
+from afterkernel.data.catalog import KNOWN
 from afterkernel.data.errors import HOW_TO_PROVIDE, DataError
 
 #: the four arrays of keras' layout, kept by ProblemData and the problem file
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
-#: shape of one raw image (MNIST has no channel axis yet)
-IMAGE_SHAPES = {"mnist": (28, 28), "cifar10": (32, 32, 3)}
 
 
 @dataclass
 class RawData:
-    """Raw uint8 images (n, *IMAGE_SHAPES[dataset]) and integer class labels
-    (0-9, shape (n,)) of one dataset."""
+    """Raw images (n, H, W) or (n, H, W, C) and integer class labels (shape
+    (n,)) of one data set."""
 
     x_train: np.ndarray
     y_train: np.ndarray
@@ -47,18 +47,33 @@ def combine_hashes(hashes: list[str]) -> str:
     return hashlib.sha256("".join(hashes).encode()).hexdigest()
 
 
-def check_raw(raw: RawData, dataset: str, where: str) -> RawData:
-    """Validate shapes, dtypes and label ranges; labels become 1-D int64."""
-    shape = IMAGE_SHAPES[dataset]
+def _check_images(x, split: str, where: str, shape: tuple | None, what: str) -> None:
+    """uint8 of ``shape`` for a known data set; else (H, W) or (H, W, C), uint8 or float in [0, 1]."""
+    if isinstance(x, np.ndarray) and (x.dtype == np.uint8 if shape else x.dtype.kind in "uf"):
+        if (x.shape[1:] == shape) if shape else x.ndim in (3, 4):
+            if x.dtype.kind == "u" or not x.size or (np.nanmin(x) >= 0 and np.nanmax(x) <= 1):
+                return
+    want = (f"uint8 of shape (n, {', '.join(map(str, shape))})" if shape
+            else "uint8, or float in [0, 1], of shape (n, H, W) or (n, H, W, C)")
+    got = f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
+    raise DataError(f"{where}: x_{split} should be {want}, got {got}; the file is corrupt or "
+                    f"not {what} data. {HOW_TO_PROVIDE}")
+
+
+def check_raw(raw: RawData, dataset: str | None, where: str, n_classes: int | None = None) -> RawData:
+    """Validate shapes, dtypes and label ranges; labels become 1-D int64.
+    ``dataset``: a :data:`~afterkernel.data.catalog.KNOWN` data set (its
+    shape and classes), or ``None`` for a user's file (``n_classes`` labels
+    when given, else any)."""
+    shape = KNOWN[dataset][1] if dataset else None
+    n_classes = len(KNOWN[dataset][0]) if dataset else n_classes
     for split in ("train", "test"):
         x = getattr(raw, f"x_{split}")
         y = np.asarray(getattr(raw, f"y_{split}"))
-        if not isinstance(x, np.ndarray) or x.dtype != np.uint8 or x.shape[1:] != shape:
-            got = f"{x.dtype} {x.shape}" if isinstance(x, np.ndarray) else type(x).__name__
-            raise DataError(
-                f"{where}: x_{split} should be uint8 of shape (n, {', '.join(map(str, shape))}), "
-                f"got {got}; the file is corrupt or not {dataset} data. {HOW_TO_PROVIDE}"
-            )
+        _check_images(x, split, where, shape, dataset or "image")
+        if x.shape[1:] != raw.x_train.shape[1:]:
+            raise DataError(f"{where}: x_train has images of shape {raw.x_train.shape[1:]} but "
+                            f"x_test of shape {x.shape[1:]}; both splits need one shape.")
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]
         if y.ndim != 1 or y.shape[0] != x.shape[0] or not np.issubdtype(y.dtype, np.integer):
@@ -66,8 +81,10 @@ def check_raw(raw: RawData, dataset: str, where: str) -> RawData:
                 f"{where}: y_{split} should be integer labels of shape ({x.shape[0]},), "
                 f"got {y.dtype} {y.shape}; the file is corrupt. {HOW_TO_PROVIDE}"
             )
-        if y.size and (y.min() < 0 or y.max() > 9):
-            raise DataError(f"{where}: y_{split} has labels outside 0-9; the file is corrupt.")
+        top = (n_classes - 1) if n_classes else None
+        if y.size and (y.min() < 0 or (top is not None and y.max() > top)):
+            raise DataError(f"{where}: y_{split} has labels outside 0-{top if top is not None else 'n'}; "
+                            f"the file is corrupt.")
         setattr(raw, f"y_{split}", y.astype(np.int64))
     return raw
 
@@ -92,12 +109,13 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
         ) from e
 
 
-def read_npz_file(path: Path, source_file: str, dataset: str, jpeg_derived: bool,
-                  digest: str | None = None) -> RawData:
+def read_npz_file(path: Path, source_file: str, dataset: str | None, jpeg_derived: bool,
+                  digest: str | None = None, n_classes: int | None = None) -> RawData:
     """The checked :class:`RawData` of one keras-layout ``.npz`` file;
     ``source_file`` is the name recorded in the attrs, ``digest`` the file's
-    sha256 when the caller has it already."""
+    sha256 when the caller has it already (``dataset``, ``n_classes``: see
+    :func:`check_raw`)."""
     arrays = read_npz(path)
     raw = RawData(**arrays, source_sha256=digest or sha256_file(path), source_files=[source_file],
                   jpeg_derived=jpeg_derived)
-    return check_raw(raw, dataset, str(path))
+    return check_raw(raw, dataset, str(path), n_classes)

@@ -1,4 +1,4 @@
-"""Figures 1-16 of the paper, drawn from the summary table.
+"""Figures 1-16 of the paper and 17-20 beyond it, drawn from the summary table.
 
 - :mod:`~afterkernel.figures.registry`: what each figure is (:data:`FIGURES`),
   the specs of its panels and curves, the labels. Cheap to import: this

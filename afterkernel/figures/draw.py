@@ -1,4 +1,4 @@
-"""Drawing Figures 1-16 with matplotlib, and the figure job.
+"""Drawing Figures 1-20 with matplotlib, and the figure job.
 
 :func:`draw_figure` reads the summary table, draws one figure and writes it
 as PNG and SVG (and its report caption), atomically. Each curve is the mean
@@ -193,6 +193,8 @@ def _draw_panel(ax, spec: FigureSpec, panel: Panel, summary: pd.DataFrame, style
     drawn.flags |= here.flags
     ax.set_xlabel(X_LABELS[spec.x])
     ax.set_ylabel(ylabel)
+    if panel.log_y:
+        ax.set_yscale("log", nonpositive="clip")
     _format_x_axis(ax, spec.x, sorted(here.xs))
     if is_error:
         _fit_error_axis(ax, here.scale_points, here.init_nn)
@@ -237,9 +239,14 @@ def _plot_curve(ax, spec: FigureSpec, c: Curve, d: pd.DataFrame, styles: _Styles
 
 
 def _format_x_axis(ax, x: str, ticks: list[float]) -> None:
-    """Learning rates: a log axis with a tick per rate; numbers of
+    """Learning rates and eigenvalue indices: a log axis with a tick per value; numbers of
     parameters: thousands ("60K"); epochs: integer ticks."""
-    if x == "learning_rate":
+    if x == "eigen_index":  # a few indices from 1 to 50: log axis, a tick at each
+        ax.set_xscale("log")
+        ax.set_xticks(ticks)
+        ax.set_xticklabels([f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_locator(NullLocator())
+    elif x == "learning_rate":
         ax.set_xscale("log")
         lo_x, hi_x = ticks[0] / (2 if len(ticks) == 1 else 1.4), ticks[-1] * (2 if len(ticks) == 1 else 1.4)
         ax.set_xlim(lo_x, hi_x)

@@ -1,4 +1,4 @@
-"""What each of Figures 1-16 draws: :data:`PANELS`, figure id -> a function
+"""What each of Figures 1-20 draws: :data:`PANELS`, figure id -> a function
 of the summary table returning the figure's panels.
 
 The panels follow the paper's captions (and ``notes/figures.md``) panel by
@@ -17,7 +17,7 @@ from typing import Any, Callable, Sequence
 
 import pandas as pd
 
-from afterkernel.aggregate import NO_KERNEL
+from afterkernel.aggregate import NO_KERNEL, SPECTRUM_PREFIX
 from afterkernel.figures.points import with_family
 from afterkernel.figures.registry import (AUG_LABELS, CIFAR, FC, KERNEL_LABELS, MEGA, MNIST_DEFAULT,
                                           QUANTITY_LABELS, VGG, Curve, Panel, arch_label, curve, epochs_label,
@@ -197,6 +197,62 @@ def augmentation_error_panels(s: pd.DataFrame) -> list[Panel]:
             Panel(f"(c) VGG-like, {problem_label(CIFAR)}", curves([CIFAR], VGG))]
 
 
+# --------------------------------------------------------------------------
+# beyond the paper: how the kernel moves (Figures 17-20)
+
+
+def _per_pair(quantity: str, kernel: str, problems: Sequence[str]) -> tuple[Curve, ...]:
+    """Colour = architecture, dashes = problem, one kernel, no augmentation."""
+    return tuple(curve(quantity, arch_label(a), dash=problem_label(p, short=p != CIFAR), problem=p,
+                       architecture=a, augmentation=False, kernel=kernel) for a in (FC, VGG, MEGA) for p in problems)
+
+
+def _kernel_panels(s: pd.DataFrame, study: str, rows: Sequence[tuple[str, str, str, bool]]) -> list[Panel]:
+    """One panel per (title, quantity, y label, log y) and kernel."""
+    problems = mnist_problems(s, study) + [CIFAR]
+    kernels = KERNELS if study == "epochs" else (AFTER,)
+    specs = [(t, q, y, log, k) for t, q, y, log in rows for k in kernels]
+    return [Panel(f"{_letter(i)} {t}, {KERNEL_LABELS[k]}" if len(kernels) > 1 else f"{_letter(i)} {t}",
+                  _per_pair(q, k, problems), ylabel=y, log_y=log) for i, (t, q, y, log, k) in enumerate(specs)]
+
+
+def kernel_distance_panels(s: pd.DataFrame) -> list[Panel]:
+    """Figure 17: distance to the FNTK and velocity, after and conjugate kernel."""
+    return _kernel_panels(s, "epochs", [
+        ("Distance to the FNTK", "kernel_distance_init", "Kernel distance to epoch 0", False),
+        ("Velocity", "kernel_velocity", "Kernel velocity (distance / epoch, log)", True)])
+
+
+def spectrum_panels(s: pd.DataFrame) -> list[Panel]:
+    """Figure 18: one panel per (problem, network) of the epochs study (no
+    augmentation); colour = snapshot epoch, dashes = kernel."""
+    e = s[(s["study"] == "epochs") & (s["quantity"] == f"{SPECTRUM_PREFIX}1") & ~s["augmentation"].astype(bool)]
+    pairs = list(dict.fromkeys(e[["problem", "architecture"]].itertuples(index=False, name=None)))
+    if not pairs:
+        return [Panel("(a) no spectra", ())]
+    return [Panel(f"{_letter(i)} {arch_label(a)}, {problem_label(p)}",
+                  tuple(curve(SPECTRUM_PREFIX, epochs_label(ep), dash=KERNEL_LABELS[k], problem=p,
+                              architecture=a, augmentation=False, kernel=k, epoch=int(ep))
+                        for ep in sorted(e.loc[(e["problem"] == p) & (e["architecture"] == a), "epoch"]
+                                         .dropna().unique()) for k in KERNELS), log_y=True)
+            for i, (p, a) in enumerate(pairs)]
+
+
+def target_alignment_panels(s: pd.DataFrame) -> list[Panel]:
+    """Figure 19: kernel-target alignment, uncentred and centred."""
+    return _kernel_panels(s, "epochs", [("Uncentred", "target_alignment", "Kernel-target alignment", False),
+                                        ("Centred", "target_alignment_centred", "Centred kernel-target alignment",
+                                         False)])
+
+
+def kernel_evolution_lr_panels(s: pd.DataFrame) -> list[Panel]:
+    """Figure 20: top-10 fraction and target alignments of the after kernel vs learning rate."""
+    return _kernel_panels(s, "learning_rate", [
+        ("Top-10 eigenvalues' share of the trace", "spectrum_top10_fraction", "Top-10 fraction of the trace", False),
+        ("Kernel-target alignment, uncentred", "target_alignment", "Kernel-target alignment", False),
+        ("Kernel-target alignment, centred", "target_alignment_centred", "Centred kernel-target alignment", False)])
+
+
 #: figure id -> its panels, from the summary table
 PANELS: dict[str, PanelsOf] = {
     "fig01": svm_error_panels,
@@ -215,4 +271,8 @@ PANELS: dict[str, PanelsOf] = {
     "fig14": partial(invariance_panels_per_kind, augs=BOTH_AUGMENTATIONS),
     "fig15": network_error_by_width_panels,
     "fig16": augmentation_error_panels,
+    "fig17": kernel_distance_panels,
+    "fig18": spectrum_panels,
+    "fig19": target_alignment_panels,
+    "fig20": kernel_evolution_lr_panels,
 }

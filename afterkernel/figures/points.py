@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from afterkernel.aggregate import SPECTRUM_PREFIX
 from afterkernel.figures.registry import NO_FINITE, NOT_IN_CONFIG, Curve, FigureSpec, Panel
 
 log = logging.getLogger(__name__)
@@ -73,8 +74,12 @@ def curve_data(summary: pd.DataFrame, spec: FigureSpec, c: Curve) -> pd.DataFram
     seed's solver stopped at its iteration cap) and ``unreached`` (a
     learning-rate-study point where some run did not reach the loss target).
     Sorted by x, finite x and mean only."""
-    d = summary[matching_rows(summary, spec.study, c.where) & (summary["quantity"] == c.quantity)]
-    d = _with_parameter_counts(summary, spec, d) if spec.x == "n_params" else d.assign(x=d[spec.x])
+    if spec.x == "eigen_index":  # one curve = the spectrum columns of one group, x = the eigenvalue index
+        d = summary[matching_rows(summary, spec.study, c.where) & summary["quantity"].str.startswith(c.quantity)]
+        d = d.assign(x=d["quantity"].str[len(SPECTRUM_PREFIX):].astype(float))
+    else:
+        d = summary[matching_rows(summary, spec.study, c.where) & (summary["quantity"] == c.quantity)]
+        d = _with_parameter_counts(summary, spec, d) if spec.x == "n_params" else d.assign(x=d[spec.x])
     if spec.max_epoch is not None:
         d = d[(d["epoch"] <= spec.max_epoch).fillna(False).astype(bool)]
     d = d[np.isfinite(d["x"].astype(float)) & np.isfinite(d["mean"].astype(float))]

@@ -1,6 +1,7 @@
-"""What Figures 1-16 of the paper are: the registry :data:`FIGURES`.
+"""What Figures 1-16 of the paper are, and Figures 17-20 beyond it (how the
+kernel moves: Fort et al. 2020, Baratin et al. 2021): the registry :data:`FIGURES`.
 
-Each figure is a :class:`FigureSpec` (``"fig01"`` ... ``"fig16"``): file
+Each figure is a :class:`FigureSpec` (``"fig01"`` ... ``"fig20"``): file
 stem, title, caption, the study whose rows it draws, report category and
 rule name, the x quantity (epochs, learning rate or number of parameters)
 and y label. What it draws, a list of :class:`Panel` each holding
@@ -42,7 +43,7 @@ KERNEL_LABELS = {AFTER: "after kernel", CONJUGATE: "conjugate kernel"}
 QUANTITY_LABELS = {"svm_test_error": "SVM (after kernel)", "nn_test_error": "neural network"}
 STUDY_NAMES = {"epochs": "epochs study", "learning_rate": "learning-rate study", "width": "width study"}
 X_LABELS = {"epoch": "Kernel training epochs", "learning_rate": "Learning rate",
-            "n_params": "Number of parameters"}
+            "n_params": "Number of parameters", "eigen_index": "Eigenvalue index i (train Gram)"}
 NOT_IN_CONFIG = "not in this config"
 NO_FINITE = "no finite values\n(all runs diverged)"
 
@@ -98,6 +99,7 @@ class Panel:
     title: str
     curves: tuple[Curve, ...]
     ylabel: str | None = None
+    log_y: bool = False
 
 
 @dataclass(frozen=True)
@@ -109,7 +111,7 @@ class FigureSpec:
     caption: str  # what the figure shows, panel by panel (the report adds how it is drawn)
     study: str  # the study whose rows it draws (epochs, learning_rate, width)
     category: str  # report category
-    x: str  # "epoch" | "learning_rate" | "n_params"
+    x: str  # "epoch" | "learning_rate" | "n_params" | "eigen_index"
     ylabel: str
     svm_errors: bool = False  # draws SVM test errors (hollow where a kernel is not separable)
     max_epoch: float | None = None
@@ -136,6 +138,9 @@ _INV = ("average cosine similarity, over the test images, between the after-kern
         "and of its perturbation")
 _OFF_SCALE = ("The network's test error at initialisation (about 0.5) is off the scale where the panel says "
               "\"network at epoch 0\" (its value is written there).")
+
+BEYOND = "Beyond the paper"
+_BEYOND = "Beyond the paper: measured on this study's runs, not a figure of the paper. "
 
 _SPECS = [
     dict(stem="svm_error_vs_epochs", study="epochs", category="Epochs study", x="epoch",
@@ -227,9 +232,41 @@ _SPECS = [
          caption="Test error of the hard-margin SVM with the after kernel and of the network that produced "
                  f"it, without and with data augmentation, {_EPOCHS} (Appendix B). (a) VGG-like, MNIST; "
                  f"(b) fully connected, MNIST; (c) VGG-like, CIFAR-10 cats-vs-dogs. {_OFF_SCALE}"),
+    dict(stem="kernel_distance_vs_epochs", study="epochs", category=BEYOND, x="epoch",
+         ylabel="Kernel distance", title="How far and how fast the kernel moves: kernel distance to the FNTK "
+                                         "and kernel velocity vs training epochs",
+         caption=f"{_BEYOND}Kernel distance 1 − <K_t,K_0> / (‖K_t‖ ‖K_0‖) (Fort et al. 2020) of the "
+                 f"test-sample Gram matrix at epoch t to the FNTK (epoch 0), {_EPOCHS}, and kernel velocity: "
+                 "the distance from the previous snapshot divided by the epochs between them, drawn at the "
+                 "later snapshot (none at epoch 0; log scale). (a) after kernel, (b) conjugate kernel: "
+                 "distance to the FNTK; (c), (d) their velocity. Distances to or from a diverged snapshot are NaN "
+                 "and not drawn."),
+    dict(stem="spectrum_vs_epochs", study="epochs", category=BEYOND, x="eigen_index",
+         ylabel="λ_i / trace (log)", title="Spectrum of the kernel's train Gram matrix, one line per epoch",
+         caption=f"{_BEYOND}The largest eigenvalues λ_1 ≥ λ_2 ≥ ... of the train Gram matrix (Lanczos, "
+                 "top 50 stored per snapshot; drawn at i = 1, 2, 3, 5, 10, 20, 50) divided by its trace, "
+                 "log-log, one colour per snapshot epoch (0 = the FNTK), solid: after kernel, dashed: "
+                 "conjugate kernel; one panel per (problem, network) of the epochs study without "
+                 "augmentation. A spectrum that concentrates (Baratin et al. 2021) rises at small i and "
+                 "falls at large i."),
+    dict(stem="target_alignment_vs_epochs", study="epochs", category=BEYOND, x="epoch",
+         ylabel="Kernel-target alignment",
+         title="Kernel-target alignment vs training epochs",
+         caption=f"{_BEYOND}Kernel-target alignment sᵀKs / (‖K‖ ‖s‖²) with labels s = ±1 on the test "
+                 f"sample, {_EPOCHS}: (a) after kernel, (b) conjugate kernel, uncentred; (c), (d) the same "
+                 "centred (the Gram matrix and s centred over the sample; Cortes et al. 2012), the measure "
+                 "Baratin et al. 2021 find rising with training."),
+    dict(stem="kernel_evolution_vs_lr", study="learning_rate", category=BEYOND, x="learning_rate",
+         ylabel="Value", title="Spectrum concentration and kernel-target alignment of the after kernel vs "
+                               "learning rate",
+         caption=f"{_BEYOND}For the after kernel of each network trained to the loss target, {_LR}: (a) "
+                 "the fraction of the train Gram's trace held by its top 10 eigenvalues; (b) kernel-target "
+                 "alignment, uncentred; (c) centred. The learning-rate study keeps only the final snapshot of "
+                 "each run (no FNTK, no earlier snapshot), so its kernel distances and velocity are NaN "
+                 "and not drawn."),
 ]
 
-#: Figure id ("fig01" ... "fig16") -> its spec.
+#: Figure id ("fig01" ... "fig20") -> its spec.
 FIGURES: dict[str, FigureSpec] = {}
 for _i, _spec in enumerate(_SPECS, start=1):
     _id = f"fig{_i:02d}"

@@ -8,8 +8,13 @@
   group, the snapshot's attrs (without ``alignment``) on ``{snapshot}``.
 - ``{run}.metrics.h5``: ``test_sample_index`` (int64 (k,), the test images of
   the sample); per snapshot and kernel ``invariance/{transform}`` (cosine
-  per image of the test sample, float64), kernel attrs ``translation,
-  rotation, zoom, swap, effective_rank, target_alignment``; snapshot attrs
+  per image of the test sample, float64) and ``spectrum`` (the top
+  eigenvalues of the train Gram, float64 descending), kernel attrs
+  ``translation, rotation, zoom, swap, effective_rank, target_alignment,
+  target_alignment_centred, trace, spectrum_top10_fraction`` and the
+  distances ``kernel_distance_init, kernel_distance_prev,
+  kernel_distance_final, kernel_velocity`` (set by the kernel job once every
+  snapshot is done: :func:`write_evolution`); snapshot attrs
   (``alignment``, ``n_test_sample``, ``diverged``, ...).
 
 A diverged snapshot has ``diverged=True`` and NaN-filled arrays of the usual
@@ -24,6 +29,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from afterkernel.io import set_attrs
+from afterkernel.kernel_evolution import DISTANCES, nan_spectrum
 from afterkernel.transforms import INVARIANCE_GROUPS, PERTURBATIONS
 from afterkernel.vocabulary import KERNELS
 
@@ -117,16 +123,31 @@ def write_snapshot_attrs(gram, root: Mapping[str, Any]) -> None:
 
 def write_metrics(metrics, root: Mapping[str, Any],
                   cosines: Mapping[str, Mapping[str, np.ndarray]],
-                  per_kernel: Mapping[str, Mapping[str, float]]) -> None:
+                  per_kernel: Mapping[str, Mapping[str, Any]]) -> None:
     """Fill the metrics group ``metrics`` of one snapshot: ``root`` attrs,
-    per kernel the cosines ``{transform: (k,)}`` and the attrs ``per_kernel``."""
+    per kernel the cosines ``{transform: (k,)}`` and the attrs ``per_kernel``
+    (its ``spectrum``, if any, as a dataset; distances NaN until
+    :func:`write_evolution`)."""
     set_attrs(metrics, dict(root))
     for kernel in KERNELS:
         g = metrics.create_group(kernel)
         inv = g.create_group("invariance")
         for name, values in cosines[kernel].items():
             inv.create_dataset(name, data=np.asarray(values, np.float64))
-        set_attrs(g, dict(per_kernel[kernel]))
+        attrs = {**dict.fromkeys(DISTANCES, float("nan")), **per_kernel[kernel]}
+        spectrum = attrs.pop("spectrum", None)
+        if spectrum is not None:
+            g.create_dataset("spectrum", data=np.asarray(spectrum, np.float64))
+        set_attrs(g, attrs)
+
+
+def write_evolution(metrics, distances: Mapping[str, Mapping[str, Mapping[str, float]]]) -> None:
+    """The distances of :func:`afterkernel.kernel_evolution.run_evolution`
+    (snapshot -> kernel -> attrs) onto the kernel groups of the open metrics
+    file ``metrics``."""
+    for snapshot, per_kernel in distances.items():
+        for kernel, attrs in per_kernel.items():
+            set_attrs(metrics[snapshot][kernel], dict(attrs))
 
 
 def _nan_dataset(group, name: str, shape) -> None:
@@ -150,5 +171,6 @@ def write_diverged(gram, metrics, root: dict, n: int, m: int, k: int,
     nan = float("nan")
     cos = {kernel: {t: np.full(k, np.nan) for t in PERTURBATIONS} for kernel in KERNELS}
     per_kernel = {kernel: {**{g: nan for g in INVARIANCE_GROUPS}, "effective_rank": nan,
-                           "target_alignment": nan} for kernel in KERNELS}
+                           "target_alignment": nan, "target_alignment_centred": nan, **nan_spectrum(n)}
+                  for kernel in KERNELS}
     write_metrics(metrics, {**root, "alignment": nan, "n_test_sample": int(k)}, cos, per_kernel)

@@ -27,11 +27,13 @@ import numpy as np
 
 from afterkernel.invariances import all_invariances
 from afterkernel.io import atomic_h5
+from afterkernel.kernel_evolution import run_evolution, spectrum_metrics
 from afterkernel.kernel_metrics import gram_metrics
 from afterkernel.kernels.diagonals import feature_scale
 from afterkernel.kernels.engine import DEFAULT_BUDGET_MB, KernelEngine
 from afterkernel.kernels.files import (GramFileSink, write_diverged, write_kernel_attrs,
-                                       write_labels, write_metrics, write_snapshot_attrs)
+                                       write_evolution, write_labels, write_metrics,
+                                       write_snapshot_attrs)
 from afterkernel.kernels.gram import conjugate_gram, gram_with_conjugate
 from afterkernel.vocabulary import AFTER, CONJUGATE, KERNELS
 
@@ -58,10 +60,14 @@ def settings_from_kernels(kernels: Mapping[str, Any] | None) -> dict[str, Any]:
 def kernel_job(training: str | Path, data: str | Path, gram: str | Path, metrics: str | Path, *,
                snapshots: list[str], block_size: int | None = None,
                jacobian_budget_mb: float = DEFAULT_BUDGET_MB, test_sample: int | None = None,
-               backend: str | None = None) -> dict[str, dict[str, Any]]:
+               backend: str | None = None, evolution: bool = True) -> dict[str, dict[str, Any]]:
     """Compute and write the Gram and metrics files of the ``snapshots`` of the
     training file ``training`` on the problem file ``data``. Returns each
-    snapshot's metrics attrs."""
+    snapshot's metrics attrs. Once every snapshot is done, the kernel
+    distances between them (:func:`~afterkernel.kernel_evolution.run_evolution`,
+    on the test-sample Grams kept in memory) go into the metrics file.
+    ``evolution=False`` leaves out the distances and spectra: only to
+    measure their cost (``benchmarks/bench_evolution.py``)."""
     from afterkernel.data import draw_test_sample, read_problem
     from afterkernel.training import model_from_result, read_training, snapshot_reached
 
@@ -71,7 +77,8 @@ def kernel_job(training: str | Path, data: str | Path, gram: str | Path, metrics
     missing = [s for s in snapshots if s not in run.snapshots]
     if missing:
         raise ValueError(f"{training} has no snapshot(s) {missing}; it has {sorted(run.snapshots)}")
-    out = {}
+    out: dict[str, dict[str, Any]] = {}
+    samples: dict[str, dict[str, np.ndarray]] = {}  # snapshot -> kernel -> test-sample Gram
     with atomic_h5(gram) as fg, atomic_h5(metrics) as fm:
         write_labels(fg, fm, problem.y_train, problem.y_test,
                      draw_test_sample(problem.y_test, test_sample))
@@ -87,7 +94,10 @@ def kernel_job(training: str | Path, data: str | Path, gram: str | Path, metrics
                 model, problem.x_train, problem.y_train, problem.x_test, problem.y_test,
                 fg.create_group(snapshot), fm.create_group(snapshot), root=root,
                 block_size=block_size, jacobian_budget_mb=jacobian_budget_mb,
-                test_sample=test_sample, backend=backend)
+                test_sample=test_sample, backend=backend, evolution=evolution,
+                samples=samples.setdefault(snapshot, {}))
+        if evolution:  # distances to the last snapshot need all of them: written before the file closes
+            write_evolution(fm, run_evolution(snapshots, samples, KERNELS))
     return out
 
 
@@ -99,11 +109,14 @@ def _model_dims(model) -> dict[str, int]:
 def snapshot_kernels(model, x_train, y_train, x_test, y_test, gram, metrics, *,
                      root: Mapping[str, Any] | None = None, block_size: int | None = None,
                      jacobian_budget_mb: float = DEFAULT_BUDGET_MB, test_sample: int | None = None,
-                     backend: str | None = None) -> dict[str, Any]:
+                     backend: str | None = None, evolution: bool = True,
+                     samples: dict | None = None) -> dict[str, Any]:
     """One snapshot on arrays: ``model`` with the snapshot's weights (None:
     the run diverged before it), float32 NHWC images, uint8 labels, written
     into the HDF5 groups ``gram`` and ``metrics`` (or, given paths, into two
     new files). ``root``: attrs for both (snapshot, epoch, architecture, ...).
+    ``evolution``: also the train Grams' spectra. ``samples``, if given,
+    receives ``{kernel: test-sample Gram (k, k)}`` (nothing when diverged).
     Returns the metrics attrs."""
     from afterkernel.data import draw_test_sample
 
@@ -112,7 +125,8 @@ def snapshot_kernels(model, x_train, y_train, x_test, y_test, gram, metrics, *,
             write_labels(fg, fm, y_train, y_test, draw_test_sample(y_test, test_sample))
             return snapshot_kernels(model, x_train, y_train, x_test, y_test, fg, fm, root=root,
                                     block_size=block_size, jacobian_budget_mb=jacobian_budget_mb,
-                                    test_sample=test_sample, backend=backend)
+                                    test_sample=test_sample, backend=backend, evolution=evolution,
+                                    samples=samples)
     t_start = time.perf_counter()
     n, m = len(x_train), len(x_test)
     sample = draw_test_sample(y_test, test_sample)
@@ -141,17 +155,30 @@ def snapshot_kernels(model, x_train, y_train, x_test, y_test, gram, metrics, *,
         root["alignment"] = gm["alignment"]
         root["seconds"] = time.perf_counter() - t_start
         write_snapshot_attrs(gram, root)
-        per_kernel = {kern: {**inv[kern], **gm[kern]} for kern in KERNELS}
+        per_kernel = {kern: {**inv[kern], **gm[kern], **(_spectrum(gram, kern) if evolution else {})}
+                      for kern in KERNELS}
         write_metrics(metrics, root, cos, per_kernel)
+        if samples is not None:
+            samples.update({AFTER: after_sample, CONJUGATE: conjugate_sample})
     except Diverged as e:
         log.warning("%s: treated as diverged, writing NaN-filled outputs", e)
         write_diverged(gram, metrics, root, n, m, k, dims)
         return {**root, "diverged": True}
     log.info("kernel job done in %.1f s: alignment %.4f, after %s, conjugate %s",
              time.perf_counter() - t_start, root["alignment"],
-             {a: round(b, 4) for a, b in per_kernel[AFTER].items()},
-             {a: round(b, 4) for a, b in per_kernel[CONJUGATE].items()})
+             {a: round(b, 4) for a, b in per_kernel[AFTER].items() if np.ndim(b) == 0},
+             {a: round(b, 4) for a, b in per_kernel[CONJUGATE].items() if np.ndim(b) == 0})
     return root
+
+
+def _spectrum(gram, kernel: str) -> dict[str, Any]:
+    """The top of the spectrum of the kernel's train Gram, read back from the
+    Gram file (it went there tile by tile)."""
+    t0 = time.perf_counter()
+    out = spectrum_metrics(gram[kernel]["train"][()])
+    log.info("%s kernel: top %d eigenvalues of the train Gram in %.1f s, top-10 fraction %.4f", kernel,
+             len(out["spectrum"]), time.perf_counter() - t0, out["spectrum_top10_fraction"])
+    return out
 
 
 def _after_kernel(engine: KernelEngine, gram, x_train, x_test, sample, block_size,

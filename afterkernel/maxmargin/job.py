@@ -33,7 +33,7 @@ def write_svm(gram: str | Path, out: str | Path, snapshot: str, kernel: str,
     ``snapshot`` in the Gram file ``gram`` with the config's ``svm`` settings
     (``solver``, ``tolerance``, ``max_iterations``); write the SVM file
     ``out`` and return its attributes."""
-    K, K_test, y_train, y_test, diverged = _read_snapshot(gram, snapshot, kernel)
+    K, y_train, y_test, diverged = _read_snapshot(gram, snapshot, kernel)
     attrs: dict[str, Any] = {"kernel": kernel, "solver": svm["solver"], "snapshot": snapshot,
                              "diverged": diverged}
     if diverged:
@@ -43,7 +43,7 @@ def write_svm(gram: str | Path, out: str | Path, snapshot: str, kernel: str,
                      iterations=0, converged=False, separable=False, status="diverged", seconds=0.0)
         decision = np.full(len(y_test), np.nan)
     else:
-        decision, solved = _solve_and_score(K, K_test, y_train, y_test, svm)
+        decision, solved = _solve_and_score(K, gram, f"{snapshot}/{kernel}/test_train", y_train, y_test, svm)
         attrs.update(solved)
         log.info("%s kernel, n=%d: %s after %d iterations (%.2f s): margin %.6g, bound %.6g, "
                  "gap %.2e, separable %s; train error %.4f, test error %.4f",
@@ -57,27 +57,32 @@ def write_svm(gram: str | Path, out: str | Path, snapshot: str, kernel: str,
 
 
 def _read_snapshot(gram: str | Path, snapshot: str, kernel: str):
-    """(K (n, n), K_test (m, n), y_train (n,), y_test (m,), diverged) of one
-    snapshot's kernel in the Gram file."""
+    """(K (n, n), y_train (n,), y_test (m,), diverged) of one snapshot's
+    kernel in the Gram file (the test x train Gram is read after the solve,
+    by rows: :func:`_solve_and_score`)."""
     with h5py.File(gram, "r") as f:
         if f"{snapshot}/{kernel}" not in f:
             raise ValueError(f"{gram} has no {snapshot}/{kernel} Gram matrices")
         group = f[snapshot]
         diverged = bool(get_attrs(group).get("diverged", False))
         K = group[f"{kernel}/train"][...]
-        K_test = group[f"{kernel}/test_train"][...]
         y_train, y_test = f["y_train"][...], f["y_test"][...]
-    return K, K_test, y_train, y_test, diverged
+    return K, y_train, y_test, diverged
 
 
-def _solve_and_score(K: np.ndarray, K_test: np.ndarray, y_train: np.ndarray, y_test: np.ndarray,
-                     svm: Mapping[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
-    """The decision values on the test set (m,) and the SVM file's result attributes."""
+def _solve_and_score(K: np.ndarray, gram: str | Path, test_train: str, y_train: np.ndarray,
+                     y_test: np.ndarray, svm: Mapping[str, Any]) -> tuple[np.ndarray, dict[str, Any]]:
+    """The decision values on the test set (m,) and the SVM file's result
+    attributes; ``test_train`` names the (m, n) dataset in the Gram file.
+
+    Peak memory stays near the train Gram's: decision values come from the
+    support's columns, a block of rows at a time (:func:`decision_function`)."""
     start = time.perf_counter()
     result = solve(K, y_train, solver=svm["solver"], tol=svm["tolerance"], max_iter=svm["max_iterations"])
     seconds = time.perf_counter() - start
-    decision = decision_function(K_test, y_train, result.coef)
     train_decision = decision_function(K, y_train, result.coef)
+    with h5py.File(gram, "r") as f:
+        decision = decision_function(f[test_train], y_train, result.coef)
     return decision, dict(
         test_error=error_rate(decision, y_test),
         train_error=error_rate(train_decision, y_train),

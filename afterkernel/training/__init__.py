@@ -10,6 +10,8 @@
   and shift as the paper meant them;
 - :mod:`~afterkernel.training.training_file`: the training HDF5 file, the
   weight-free reader of the tables, :func:`snapshot_reached`;
+- :mod:`~afterkernel.training.checkpoint`: the state saved while training,
+  from which a killed, requeued or retried job resumes with the same bits;
 - :mod:`~afterkernel.training.job`: rule ``train``'s job.
 
 TensorFlow and Keras are imported inside the functions: reading a training

@@ -64,6 +64,7 @@ class _RandomAffine:
         # batches inside one tf.function get fresh draws.
         self.angle_seed = keras.random.SeedGenerator(_derived_seed(seed, 1))
         self.shift_seed = keras.random.SeedGenerator(_derived_seed(seed, 2))
+        self.seed_generators = (self.angle_seed, self.shift_seed)  # their states: a checkpoint's
 
     def sample(self, n):
         """``n`` angles (degrees) and (n, 2) integer (row, column) shifts."""

@@ -71,6 +71,10 @@ class Evaluator:
                  epoch, loss, train_error, test_error, seconds)
         return loss
 
+    def restore(self, history: dict[str, np.ndarray]) -> None:
+        """Continue the ``history`` of a checkpoint (its rows replace these)."""
+        self.rows = {k: list(np.asarray(history[k]).tolist()) for k in HISTORY}
+
     def history(self) -> dict[str, np.ndarray]:
         """The history: ``epoch`` int64, the others float64, each (epochs + 1,)."""
         return {k: np.asarray(v, np.int64 if k == "epoch" else np.float64)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from afterkernel.training.checkpoint import checkpoint_path
 from afterkernel.training.settings import DEFAULTS
 from afterkernel.training.sgd import train
 from afterkernel.training.training_file import write_training
@@ -26,7 +27,11 @@ def train_to_file(data: str | os.PathLike, out: str | os.PathLike, *, arch_spec:
     with :func:`afterkernel.training.train` and write the training file
     ``out``; returns the file's attrs. TensorFlow should have been configured
     with :func:`afterkernel.runtime.configure_tensorflow` (``scripts/train.py``
-    does it); otherwise TensorFlow's defaults apply."""
+    does it); otherwise TensorFlow's defaults apply.
+
+    While training, the state is saved to :func:`checkpoint_path` ``(out)``;
+    a job started again (a retry, a requeue, a re-run after a kill) resumes
+    from it with the same final bits; it is removed once ``out`` is written."""
     from afterkernel.data import read_problem
 
     problem = read_problem(data)
@@ -37,9 +42,11 @@ def train_to_file(data: str | os.PathLike, out: str | os.PathLike, *, arch_spec:
     result = train(problem.x_train, problem.y_train, problem.x_test, problem.y_test,
                    arch_spec, seed, stop=stop, snapshot_epochs=tuple(snapshot_epochs or (0,)),
                    learning_rate=learning_rate, batch_size=batch_size, loss_target=loss_target,
-                   max_epochs=max_epochs, augmentation=augmentation, architecture_name=arch_name)
+                   max_epochs=max_epochs, augmentation=augmentation, architecture_name=arch_name,
+                   checkpoint=checkpoint_path(out))
     result.attrs["problem"] = name
     write_training(out, result)
+    checkpoint_path(out).unlink(missing_ok=True)
     a = result.attrs
     log.info("wrote %s: %d epoch(s) in %.1f s (median %.2f s/epoch on %s), snapshots %s, "
              "final training loss %.4g, reached_target=%s, diverged=%s", out, a["epochs_used"],

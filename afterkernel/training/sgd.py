@@ -41,7 +41,9 @@ machine and TensorFlow build: CPU kernels split their reductions by thread
 count, so 1, 2 and 4 threads give three different (equally valid) results
 (``attrs["intra_op_threads"]`` records it). Scripts should call
 :func:`afterkernel.runtime.configure_tensorflow` first to size the thread
-pools. On a GPU op determinism makes TensorFlow pick deterministic kernels
+pools. With a ``checkpoint`` the run saves its state while training and
+resumes from it after a kill, with the same bits
+(:mod:`~afterkernel.training.checkpoint`). On a GPU op determinism makes TensorFlow pick deterministic kernels
 (or raise for an op that has none); this was not verified here.
 """
 
@@ -50,6 +52,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Sequence
@@ -57,6 +60,7 @@ from typing import Sequence
 import numpy as np
 
 from afterkernel.training.augmentation import augmentation_layer
+from afterkernel.training.checkpoint import Checkpointer, TrainingState, fingerprint
 from afterkernel.training.evaluation import Evaluator
 from afterkernel.training.settings import DEFAULTS, TrainingSettings
 from afterkernel.training.training_file import TrainingResult
@@ -70,7 +74,8 @@ def train(x_train, y_train, x_test, y_test, arch_spec: dict, seed: int, *,
           learning_rate: float = DEFAULTS.learning_rate, batch_size: int = DEFAULTS.batch_size,
           loss_target: float = DEFAULTS.loss_target, max_epochs: int = DEFAULTS.max_epochs,
           augmentation: dict | None = DEFAULTS.augmentation,
-          architecture_name: str | None = None) -> TrainingResult:
+          architecture_name: str | None = None,
+          checkpoint: str | os.PathLike | None = None) -> TrainingResult:
     """Train the network of ``arch_spec`` with SGD; see the module docstring.
 
     ``x_*`` float32 (n, H, W, C) in [0, 1], ``y_*`` in {0, 1}. ``stop``
@@ -80,7 +85,10 @@ def train(x_train, y_train, x_test, y_test, arch_spec: dict, seed: int, *,
     ignored). ``augmentation``: ``None`` or ``{"rotation_degrees": 15,
     "shift_pixels": 1}`` (optionally ``interpolation``, ``fill_mode``).
     ``attrs["reached_target"]`` is whether the last healthy training loss is
-    at most ``loss_target``, whatever the stop.
+    at most ``loss_target``, whatever the stop. ``checkpoint``: a path where
+    the run saves its state while training and from which it resumes, if the
+    file there is this run's (:mod:`~afterkernel.training.checkpoint`); the
+    result is the same bits as without it.
     """
     import tensorflow as tf
 
@@ -110,7 +118,9 @@ def train(x_train, y_train, x_test, y_test, arch_spec: dict, seed: int, *,
              len(x_train), len(x_test), input_shape, settings.stop, settings.learning_rate,
              settings.batch_size, seed, settings.augmentation or "none")
 
-    progress = _run_epochs(model, sgd_epoch, evaluate, settings)
+    checkpointer = None if checkpoint is None else Checkpointer(
+        checkpoint, fingerprint(settings, run, (x_train, y_train, x_test, y_test)))
+    progress = _run_epochs(model, sgd_epoch, evaluate, settings, checkpointer)
     history = evaluate.history()
     attrs = _run_attrs(run, settings, progress, n_params, len(x_train), len(x_test),
                        history["seconds"][1:], device)
@@ -169,9 +179,26 @@ class _SGDEpoch:
         self._shuffle = np.random.default_rng(np.random.SeedSequence([seed, 0]))
         self._run = _compiled_epoch(model, optimizer, loss_fn, aug, settings.batch_size,
                                     x_train.shape[1:])
-        self._tf = tf
+        self._tf, self._optimizer, self._aug = tf, optimizer, aug
         self._x = tf.constant(x_train)
         self._y = tf.constant(y_train.reshape(-1, 1))
+
+    @property
+    def variables(self) -> tuple[list, list]:
+        """The optimizer's variables and the augmentation's seed-generator
+        states: with the weights and :attr:`shuffle_state`, what the next
+        epochs depend on."""
+        seeds = [] if self._aug is None else [g.state for g in self._aug.seed_generators]
+        return list(self._optimizer.variables), seeds
+
+    @property
+    def shuffle_state(self) -> dict:
+        return self._shuffle.bit_generator.state
+
+    def restore(self, optimizer: list[np.ndarray], seeds: list[np.ndarray], shuffle: dict) -> None:
+        for variable, value in zip(sum(self.variables, []), [*optimizer, *seeds], strict=True):
+            variable.assign(value)
+        self._shuffle.bit_generator.state = shuffle
 
     def __call__(self) -> float:
         perm = self._shuffle.permutation(int(self._x.shape[0])).astype(np.int32)
@@ -232,16 +259,15 @@ def _finite(loss: float, weights: list[np.ndarray]) -> bool:
     return math.isfinite(loss) and all(bool(np.all(np.isfinite(w))) for w in weights)
 
 
-def _run_epochs(model, sgd_epoch: _SGDEpoch, evaluate: Evaluator,
-                settings: TrainingSettings) -> _Progress:
-    """Epoch 0 (the initialization), then SGD epochs until the stop or a
-    divergence; the snapshots and where the run stopped."""
-    weights = model.get_weights()
-    p = _Progress(last_epoch=0, last_weights=weights, last_loss=evaluate(0, 0.0))
-    p.keep(snapshot_name(0), weights, 0)
-    p.diverged = not _finite(p.last_loss, weights)
-    t_start = time.perf_counter()
-    epoch = 0
+def _run_epochs(model, sgd_epoch: _SGDEpoch, evaluate: Evaluator, settings: TrainingSettings,
+                checkpointer: Checkpointer | None = None) -> _Progress:
+    """Epoch 0 (the initialization), or the checkpoint's epoch, then SGD
+    epochs until the stop or a divergence; the snapshots and where the run
+    stopped. A checkpoint is saved after healthy epochs when due."""
+    state = checkpointer.load() if checkpointer else None
+    p = _resumed(model, sgd_epoch, evaluate, state) if state else _initialized(model, evaluate)
+    t_start = time.perf_counter() - p.seconds
+    epoch = p.last_epoch
     while not p.diverged and epoch < settings.max_epochs:
         if settings.stop == STOP_AT_LOSS_TARGET and p.last_loss <= settings.loss_target:
             break
@@ -258,9 +284,42 @@ def _run_epochs(model, sgd_epoch: _SGDEpoch, evaluate: Evaluator,
         p.last_epoch, p.last_weights, p.last_loss = epoch, weights, loss
         if settings.stop == STOP_AT_EPOCHS and epoch in settings.snapshot_epochs:
             p.keep(snapshot_name(epoch), weights, epoch)
+        if checkpointer and epoch < settings.max_epochs:
+            p.seconds = time.perf_counter() - t_start
+            checkpointer.save_if_due(lambda: _state(p, sgd_epoch, evaluate))
     _keep_last_weights(p, settings)
     p.seconds = time.perf_counter() - t_start
     return p
+
+
+def _initialized(model, evaluate: Evaluator) -> _Progress:
+    """The run at epoch 0: the initial weights, their loss, snapshot ``e0``."""
+    weights = model.get_weights()
+    p = _Progress(last_epoch=0, last_weights=weights, last_loss=evaluate(0, 0.0))
+    p.keep(snapshot_name(0), weights, 0)
+    p.diverged = not _finite(p.last_loss, weights)
+    return p
+
+
+def _state(p: _Progress, sgd_epoch: _SGDEpoch, evaluate: Evaluator) -> TrainingState:
+    """The checkpoint of the run at its last (healthy) epoch."""
+    optimizer, seeds = sgd_epoch.variables
+    return TrainingState(epoch=p.last_epoch, loss=p.last_loss, seconds=p.seconds,
+                         model=p.last_weights, optimizer=[np.asarray(v) for v in optimizer],
+                         seeds=[np.asarray(v) for v in seeds], shuffle=sgd_epoch.shuffle_state,
+                         snapshots=p.snapshots, snapshot_epochs=p.snapshot_epochs,
+                         history=evaluate.history())
+
+
+def _resumed(model, sgd_epoch: _SGDEpoch, evaluate: Evaluator, state: TrainingState) -> _Progress:
+    """The run as the checkpoint ``state`` left it: weights, optimizer,
+    random streams and history restored."""
+    model.set_weights(state.model)
+    sgd_epoch.restore(state.optimizer, state.seeds, state.shuffle)
+    evaluate.restore(state.history)
+    return _Progress(last_epoch=state.epoch, last_weights=state.model, last_loss=state.loss,
+                     snapshots=dict(state.snapshots), snapshot_epochs=dict(state.snapshot_epochs),
+                     epochs_used=state.epoch, seconds=state.seconds)
 
 
 def _keep_last_weights(p: _Progress, settings: TrainingSettings) -> None:

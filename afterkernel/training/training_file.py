@@ -46,17 +46,33 @@ def write_training(path, result: TrainingResult) -> None:
     from afterkernel.io import atomic_h5, set_attrs
 
     with atomic_h5(path) as f:
-        snaps = f.create_group("snapshots")
-        for name, weights in result.snapshots.items():
-            g = snaps.create_group(name)
-            g.attrs["epoch"] = int(result.snapshot_epochs[name])
-            for i, w in enumerate(weights):
-                g.create_dataset(f"w{i:03d}", data=np.asarray(w))
-        hist = f.create_group("history")
-        for key, values in result.history.items():
-            hist.create_dataset(key, data=np.asarray(values))
+        write_tables(f, result.snapshots, result.snapshot_epochs, result.history)
         attrs = {k: v for k, v in result.attrs.items() if k != "code_version"}
         set_attrs(f, attrs)
+
+
+def write_tables(f, snapshots: dict[str, list[np.ndarray]], snapshot_epochs: dict[str, int],
+                 history: dict[str, np.ndarray]) -> None:
+    """The groups ``snapshots`` and ``history`` of an open HDF5 file ``f``
+    (the training file, and the checkpoint of :mod:`~afterkernel.training.checkpoint`)."""
+    snaps = f.create_group("snapshots")
+    for name, weights in snapshots.items():
+        write_weights(snaps.create_group(name), weights)
+        snaps[name].attrs["epoch"] = int(snapshot_epochs[name])
+    hist = f.create_group("history")
+    for key, values in history.items():
+        hist.create_dataset(key, data=np.asarray(values))
+
+
+def write_weights(group, arrays) -> None:
+    """``arrays`` as the datasets ``w000``, ``w001``, ... of ``group``."""
+    for i, w in enumerate(arrays):
+        group.create_dataset(f"w{i:03d}", data=np.asarray(w))
+
+
+def read_weights(group) -> list[np.ndarray]:
+    """The arrays :func:`write_weights` wrote, in order."""
+    return [group[k][()] for k in sorted(group.keys())]
 
 
 def _open(path):
@@ -88,10 +104,15 @@ def read_training(path) -> TrainingResult:
     """Read a training file written by :func:`write_training`. Snapshots
     come in order of epoch (``final`` after ``e0``)."""
     with _open(path) as f:
-        record = _record(f)
-        group = f["snapshots"]
-        snapshots = {name: [group[name][k][()] for k in sorted(group[name].keys())]
-                     for name in record.snapshot_epochs}
+        return read_tables(f)
+
+
+def read_tables(f) -> TrainingResult:
+    """The snapshots, history and attrs of an open file that
+    :func:`write_tables` wrote."""
+    record = _record(f)
+    group = f["snapshots"]
+    snapshots = {name: read_weights(group[name]) for name in record.snapshot_epochs}
     return TrainingResult(snapshots=snapshots, snapshot_epochs=record.snapshot_epochs,
                           history=record.history, attrs=record.attrs)
 

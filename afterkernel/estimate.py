@@ -1,0 +1,124 @@
+"""What a config costs: ``python -m afterkernel.estimate CONFIG [--gpu]``.
+
+Prints, per rule, the jobs, their CPU-hours (GPU-hours for ``train`` and
+``kernel`` with ``--gpu``), the peak memory of its largest job, the disk its
+results keep and its temporary Gram files' peak, then a total line. The
+numbers are :mod:`afterkernel.cost`'s model (constants in ``cost.COSTS``);
+learning-rate runs are counted at ``training.max_epochs`` (an upper bound).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass
+from typing import Mapping
+
+from afterkernel import cost, plan
+from afterkernel.config import load
+from afterkernel.figures import FIGURES
+
+#: jobs queued or running at once in the cluster profiles (``jobs: 100``):
+#: at most this many temporary Gram files exist together
+CONCURRENT_JOBS = 100
+
+
+@dataclass(frozen=True)
+class RuleCost:
+    rule: str
+    jobs: int
+    hours: float  # CPU-hours, or GPU-hours where ``gpu``
+    gpu: bool
+    peak_mem_gb: float  # the largest job's
+    disk_gb: float  # results kept
+    temp_gb: float  # temporary files at their peak
+
+
+def _sum(rule: str, costs: list[cost.JobCost], gpu: bool = False, temp_gb: float = 0.0,
+         jobs: int | None = None) -> RuleCost:
+    seconds = sum(j.gpu_s if gpu else j.cpu_s for j in costs)
+    return RuleCost(rule, len(costs) if jobs is None else jobs, seconds / 3600, gpu, max((j.mem_mb for j in costs), default=0) / 1e3,
+                    sum(j.disk_mb for j in costs) / 1e3, temp_gb)
+
+
+def _gram_peak_gb(kernel_costs: list[cost.JobCost], keep: bool) -> float:
+    """Every Gram file if kept, else the largest CONCURRENT_JOBS of them
+    (each is deleted once its SVMs have read it)."""
+    sizes = sorted((j.temp_mb for j in kernel_costs), reverse=True)
+    return sum(sizes if keep else sizes[:CONCURRENT_JOBS]) / 1e3
+
+
+def estimate(config: Mapping, gpu: bool = False) -> list[RuleCost]:
+    """The cost of every rule of a validated config's workflow."""
+    training = plan.training_runs(config)
+    kernel_runs = plan.kernel_runs(config)
+    snapshots = plan.kernel_snapshots(config)
+    rows = plan.table_rows(config)
+    kernels = [cost.kernel_cost(config, run, snaps) for run, snaps in kernel_runs.items()]
+    figures = sum(1 for spec in FIGURES.values() if spec.study in config["studies"])
+    keep = bool(config["kernels"]["keep_grams"])
+    return [
+        _sum("prepare_data", [cost.data_cost(config, p) for p in config["problems"]]),
+        _sum("train", [cost.train_cost(config, run, epochs) for run, epochs in training.items()], gpu),
+        _sum("kernel", kernels, gpu, _gram_peak_gb(kernels, keep)),
+        _sum("svm", [cost.svm_cost(config, run) for run, _ in snapshots for _kernel in range(2)]),
+        _sum("aggregate, claims, figures", [cost.local_cost(len(rows), figures)], jobs=2 + figures),
+    ]
+
+
+def _round(value: float) -> str:
+    return f"{value:,.0f}" if value >= 10 else f"{value:.2g}"
+
+
+def format_table(rules: list[RuleCost], gpu: bool = False) -> str:
+    unit = "GPU-hours" if gpu else "CPU-hours"
+    lines = [f"{'rule':<28}{'jobs':>7}{unit:>14}{'peak mem GB':>13}{'disk GB':>10}{'temp GB':>10}"]
+    for r in rules:
+        hours = f"{r.hours:,.1f}" + (" (GPU)" if r.gpu else "")
+        lines.append(f"{r.rule:<28}{r.jobs:>7,}{hours:>14}{r.peak_mem_gb:>13.1f}{r.disk_gb:>10.1f}"
+                     f"{r.temp_gb:>10.1f}")
+    cpu = sum(r.hours for r in rules if not r.gpu)
+    gpu_h = sum(r.hours for r in rules if r.gpu)
+    disk = sum(r.disk_gb + r.temp_gb for r in rules)
+    total = f"total: {sum(r.jobs for r in rules):,} jobs, {_round(cpu)} CPU-hours"
+    total += f" + {_round(gpu_h)} GPU-hours" if gpu else ""
+    total += f", {max(r.peak_mem_gb for r in rules):.1f} GB largest job, {_round(disk)} GB disk at the peak"
+    return "\n".join([*lines, total])
+
+
+def learning_rate_share(config: Mapping, gpu: bool = False) -> float:
+    """Hours of the learning-rate runs' training, counted at the epoch cap."""
+    costs = [cost.train_cost(config, run, epochs) for run, epochs in plan.training_runs(config).items()
+             if run.target_mode]
+    return sum(j.gpu_s if gpu else j.cpu_s for j in costs) / 3600
+
+
+def notes(config: Mapping, gpu: bool) -> str:
+    out = [f"learning-rate runs counted at training.max_epochs = {config['training']['max_epochs']} "
+           f"epochs (an upper bound): {_round(learning_rate_share(config, gpu))} of train's hours",
+           "hours: from measurements of this machine (afterkernel.cost.COSTS; 1 Slurm CPU = 1 core); "
+           "the Slurm requests are these × runtime_safety, memory × memory_safety",
+           f"temp GB: the Gram files ({'all kept, kernels.keep_grams' if config['kernels']['keep_grams'] else f'the largest {CONCURRENT_JOBS} at once (jobs: 100), deleted after their SVMs'})"]
+    if gpu:
+        out.append(f"GPU-hours ASSUMED, unmeasured here (no GPU on this machine): one GPU = "
+                   f"{cost.c('gpu_speedup'):g} CPU cores on the networks' multiply-adds")
+    return "\n".join(f"note: {line}" for line in out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m afterkernel.estimate", description=__doc__.splitlines()[0])
+    parser.add_argument("config", help="a config file (e.g. configs/paper.yaml)")
+    parser.add_argument("--gpu", action="store_true", help="train and kernel jobs on one GPU each")
+    args = parser.parse_args(argv)
+    config = load(args.config)
+    rules = estimate(config, args.gpu)
+    if not all(math.isfinite(r.hours) for r in rules):
+        raise SystemExit("the cost model gave a non-finite estimate")
+    print(format_table(rules, args.gpu))
+    print(notes(config, args.gpu))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,275 @@
+"""Your own data and networks (README, "Your own data and networks"): every
+source to the same problem file, the errors at planning (named, before any
+job), user modules in the code hashes, and the worked example
+(configs/examples/own-data.yaml) planned and run."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from afterkernel import config as C
+from afterkernel import models
+from afterkernel.codehash import script_code_hash
+from afterkernel.data import DataError, load_problem, prepare_problem_file, read_problem
+from afterkernel.data.catalog import CIFAR100_COARSE, CIFAR100_FINE, KNOWN
+from afterkernel.data.planning import CapWarning, problem_inputs
+from micro import copy_workflow, snakemake
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "configs" / "examples"
+#: the shipped example data (configs/examples/make_shapes.py makes it)
+SHAPES_SHA256 = "35389b4b5c6bef3977ae284a38628c92f89afb7f11b54061014a05347288f202"
+
+
+@pytest.fixture(autouse=True)
+def _registry_restored():
+    """The example's module registers tiny-cnn: other tests see the registry as it was."""
+    archs, checks = dict(models.ARCHITECTURES), dict(models.INPUT_CHECKS)
+    yield
+    models.ARCHITECTURES.clear()
+    models.ARCHITECTURES.update(archs)
+    models.INPUT_CHECKS.clear()
+    models.INPUT_CHECKS.update(checks)
+    for name in [m for m in sys.modules if m.startswith("configs")]:
+        del sys.modules[name]
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _arrays(shape=(6, 5), n=(8, 4), classes=3, dtype=np.uint8, seed=0) -> dict:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for split, count in zip(("train", "test"), n):
+        x = rng.integers(0, 256, (count * classes, *shape)).astype(np.uint8)
+        out[f"x_{split}"] = x if dtype == np.uint8 else (x / 255.0).astype(dtype)
+        out[f"y_{split}"] = np.tile(np.arange(classes, dtype=np.uint8), count)
+    return out
+
+
+def _config(**overrides) -> dict:
+    base = {"problems": ["own-0v2"], "seeds": [0],
+            "architectures": {"small": {"type": "fc", "widths": [4]}},
+            "studies": {"epochs": {"pairs": [["own-0v2", "small"]], "epochs": [0, 1], "augmentation": [False]}}}
+    base.update(overrides)
+    return C.with_defaults(base)
+
+
+def _check_layout(data, shape, counts):
+    assert data.x_train.dtype == np.float32 and data.x_train.shape[1:] == shape
+    assert data.y_train.dtype == np.uint8 and set(np.unique(data.y_train)) == {0, 1}
+    assert [data.attrs["train_counts"], data.attrs["test_counts"]] == counts
+    assert 0.0 <= data.x_train.min() and data.x_train.max() <= 1.0
+
+
+# --- every source to the problem file layout ---------------------------------------
+@pytest.mark.parametrize("dtype, shape", [(np.uint8, (6, 5)), (np.float32, (6, 5, 2))])
+def test_npz_source(tmp_path, dtype, shape):
+    arrays = _arrays(shape=shape, dtype=dtype)
+    np.savez(tmp_path / "own.npz", **arrays)
+    spec = {"source": "npz", "path": str(tmp_path / "own.npz")}
+    out = tmp_path / "own-0v2.h5"
+    prepare_problem_file("own-0v2", out, dataset=spec)
+    data = read_problem(out)
+    _check_layout(data, shape if len(shape) == 3 else (*shape, 1), [[8, 8], [4, 4]])
+    assert data.attrs["source_sha256"] == _sha(tmp_path / "own.npz")
+    assert data.attrs["class_names"] == ["0", "2"] and data.attrs["dataset"] == "own"
+    keep = np.isin(arrays["y_train"], [0, 2])
+    want = arrays["x_train"][keep].astype(np.float32)
+    want = want / np.float32(255) if dtype == np.uint8 else want
+    np.testing.assert_array_equal(data.x_train.reshape(want.shape), want)
+
+
+def test_images_source(tmp_path):
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 3), ("test", 2)):
+        for name in ("cat", "dog", "emu"):
+            (tmp_path / "img" / split / name).mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 256, (7, 9, 3), dtype=np.uint8)).save(
+                    tmp_path / "img" / split / name / f"{i}.png")
+    spec = {"source": "images", "path": str(tmp_path / "img")}
+    data = load_problem("pets-emu-cat", dataset=spec)
+    _check_layout(data, (7, 9, 3), [[3, 3], [2, 2]])
+    assert data.attrs["classes"] == [2, 0] and data.attrs["class_names"] == ["emu", "cat"]
+    first_emu = np.asarray(Image.open(tmp_path / "img" / "train" / "emu" / "0.png"), np.float32) / 255
+    np.testing.assert_array_equal(data.x_train[data.y_train == 0][0], first_emu)
+    assert len(data.attrs["source_sha256"]) == 64
+    files = problem_inputs({"problems": [], "datasets": {"pets": spec}}, "pets-emu-cat", str)["files"]
+    assert len(files) == 15 and all(Path(f).is_file() for f in files)
+
+
+@pytest.mark.parametrize("key, module, kwargs, names, shape", [
+    ("fashion_mnist", "fashion_mnist", {}, KNOWN["fashion_mnist"][0], (28, 28)),
+    ("cifar100_coarse", "cifar100", {"label_mode": "coarse"}, CIFAR100_COARSE, (32, 32, 3)),
+])
+def test_keras_sources(monkeypatch, tmp_path, key, module, kwargs, names, shape):
+    """fetch_data's file for the new keras data sets (keras faked: offline), then the problem."""
+    from afterkernel.data.sources import fetch_keras_dataset
+
+    n = len(names)
+    arrays = _arrays(shape=shape, n=(2, 1), classes=n)
+    calls = []
+
+    def load_data(**kw):
+        calls.append(kw)
+        return (arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"])
+    datasets = types.ModuleType("keras.datasets")
+    setattr(datasets, module, types.SimpleNamespace(load_data=load_data))
+    monkeypatch.setitem(sys.modules, "keras", types.SimpleNamespace(datasets=datasets))
+    monkeypatch.setitem(sys.modules, "keras.datasets", datasets)
+    fetch_keras_dataset(key, tmp_path / f"{key}.npz")
+    assert calls == [kwargs]
+    spec = {"source": "keras", "dataset": module, **({"labels": "coarse"} if kwargs else {})}
+    problem = f"k-{names[1]}-{names[n - 1]}"
+    data = load_problem(problem, dataset=spec, directory=tmp_path)
+    _check_layout(data, shape if len(shape) == 3 else (*shape, 1), [[2, 2], [1, 1]])
+    assert data.attrs["classes"] == [1, n - 1]
+
+
+def test_cifar100_names_and_shipped_example():
+    assert len(CIFAR100_FINE) == len(set(CIFAR100_FINE)) == 100
+    assert len(CIFAR100_COARSE) == 20
+    assert _sha(EXAMPLE / "shapes.npz") == SHAPES_SHA256
+    data = load_problem("shapes-square-cross",
+                        dataset={"source": "npz", "path": str(EXAMPLE / "shapes.npz")})
+    _check_layout(data, (16, 16, 1), [[40, 40], [20, 20]])
+    assert data.attrs["source_sha256"] == SHAPES_SHA256
+
+
+# --- errors before any job ------------------------------------------------------------
+def _error(config) -> str:
+    with pytest.raises(C.ConfigError) as err:
+        C.validate(config)
+    return str(err.value)
+
+
+def test_missing_file_and_folder(tmp_path):
+    msg = _error(_config(datasets={"own": {"source": "npz", "path": str(tmp_path / "none.npz")}}))
+    assert "config key 'problems[0]'" in msg and "none.npz (source npz) does not exist" in msg
+    msg = _error(_config(datasets={"own": {"source": "images", "path": str(tmp_path / "nodir")}}))
+    assert "image folder" in msg and "nodir" in msg and "does not exist" in msg
+    msg = _error(_config(datasets={"own": {"source": "npz"}}))
+    assert "config key 'datasets.own.path'" in msg
+
+
+def test_classes_the_source_lacks(tmp_path):
+    msg = _error(_config(problems=["mnist-1v7"], studies={"epochs": {
+        "pairs": [["mnist-1v7", "small"]], "epochs": [0], "augmentation": [False]}}))
+    assert "config key 'problems[0]'" in msg and "no train images of class(es) 1 (1), 7 (7)" in msg
+    assert "classes with images: 3, 5, 6, 8" in msg
+    np.savez(tmp_path / "own.npz", **_arrays(classes=2))
+    msg = _error(_config(datasets={"own": {"source": "npz", "path": str(tmp_path / "own.npz")}}))
+    assert "data set 'own' has no such classes; it has 2 classes" in msg
+
+
+def test_cap_above_what_exists_warns_with_the_count_used():
+    config = _config(problems=["mnist-3v8"], data={"source": "embedded", "max_train_per_class": 5000},
+                     studies={"epochs": {"pairs": [["mnist-3v8", "small"]], "epochs": [0],
+                                         "augmentation": [False]}})
+    with pytest.warns(CapWarning, match=r"max_train_per_class': 5000 .* uses 500 of class 3, 500 of class 8"):
+        C.validate(config)
+
+
+def test_network_arguments_and_image_size(tmp_path):
+    np.savez(tmp_path / "own.npz", **_arrays(shape=(3, 3)))
+    own = {"own": {"source": "npz", "path": str(tmp_path / "own.npz")}}
+    msg = _error(_config(datasets=own, architectures={"small": {"type": "fc", "dropout": 0.5}}))
+    assert "config key 'architectures.small.dropout': unknown argument of builder 'fc'; allowed: widths" in msg
+    msg = _error(_config(datasets=own, modules=["configs.examples.mynets"],
+                         architectures={"small": {"type": "tiny-cnn", "width": "wide"}}))
+    assert "config key 'architectures.small.width': 'wide' has the wrong type" in msg and "int" in msg
+    msg = _error(_config(datasets=own, modules=["configs.examples.mynets"],
+                         architectures={"small": {"type": "tiny-cnn"}}))
+    assert "config key 'studies.epochs.pairs[0]': network 'small' cannot take the own-0v2 images 3x3x1" in msg
+    msg = _error(_config(datasets=own, modules=["no_such_module_here"]))
+    assert "config key 'modules[0]': cannot import module 'no_such_module_here'" in msg
+
+
+def test_user_module_in_spec_and_code_hash(tmp_path):
+    np.savez(tmp_path / "own.npz", **_arrays(shape=(8, 8)))
+    config = C.validate(_config(datasets={"own": {"source": "npz", "path": str(tmp_path / "own.npz")}},
+                                modules=["configs.examples.mynets"],
+                                architectures={"small": {"type": "tiny-cnn", "width": 2}}))
+    spec = config["architectures"]["small"]
+    assert spec["module"] == "configs.examples.mynets"
+    assert config["architectures"]["fc"].get("module") is None
+    files = models.module_files(spec)
+    assert files == [str(EXAMPLE / "mynets.py")]
+    script, package = ROOT / "scripts" / "train.py", ROOT / "afterkernel"
+    copy = tmp_path / "mynets.py"
+    shutil.copy(files[0], copy)
+    before = script_code_hash(script, package, extra_files=[copy])
+    assert before != script_code_hash(script, package)
+    copy.write_text(copy.read_text() + "\n# a comment re-runs nothing\n")
+    assert script_code_hash(script, package, extra_files=[copy]) == before
+    copy.write_text(copy.read_text().replace("int(width)", "int(width) + 1"))
+    assert script_code_hash(script, package, extra_files=[copy]) != before
+
+
+# --- the worked example through Snakemake -------------------------------------------
+def _example_copy(dest: Path) -> Path:
+    copy_workflow(dest)
+    shutil.copytree(EXAMPLE, dest / "configs" / "examples")
+    return dest
+
+
+def _jobs(out: str) -> dict[str, int]:
+    counts, table = {}, False
+    for line in out.splitlines():
+        parts = line.split()
+        if parts[:2] == ["job", "count"]:
+            table = True
+        elif table and len(parts) == 2 and parts[1].isdigit():
+            counts[parts[0]] = int(parts[1])
+    return counts
+
+
+def test_example_plans_its_jobs(tmp_path):
+    work = _example_copy(tmp_path / "w")
+    counts = _jobs(snakemake(work, "-n", "--configfile", "configs/examples/own-data.yaml").stdout)
+    assert counts["prepare_data"] == counts["train"] == counts["kernel"] == 1
+    assert counts["svm"] == 4 and any(rule.startswith("figure_") for rule in counts)
+
+
+def test_bad_input_stops_before_any_job(tmp_path):
+    work = _example_copy(tmp_path / "w")
+    (work / "configs" / "examples" / "shapes.npz").unlink()
+    proc = snakemake(work, "--configfile", "configs/examples/own-data.yaml", "--cores", "1", check=False)
+    assert proc.returncode != 0
+    assert "config key 'problems[0]'" in proc.stderr and "shapes.npz (source npz) does not exist" in proc.stderr
+    assert not (work / "results").exists()
+
+
+@pytest.mark.slow
+def test_example_end_to_end_and_module_edit(tmp_path):
+    """The example runs to its tables; editing mynets.py's code re-plans
+    exactly the example's train, kernel and SVM jobs (and what reads them),
+    a comment nothing."""
+    import pandas as pd
+
+    work = _example_copy(tmp_path / "w")
+    args = ("--configfile", "configs/examples/own-data.yaml")
+    snakemake(work, *args, "--cores", "2")
+    metrics = pd.read_csv(work / "results" / "tables" / "metrics.csv")
+    mine = metrics[(metrics["problem"] == "shapes-square-cross") & (metrics["architecture"] == "tiny")]
+    assert sorted(mine["epoch"].unique()) == [0, 2]
+    claims = pd.read_csv(work / "results" / "tables" / "claims.csv")
+    assert ((claims["problem"] == "shapes-square-cross") & (claims["architecture"] == "tiny")).any()
+    assert "Nothing to be done" in snakemake(work, "-n", *args).stdout
+    nets = work / "configs" / "examples" / "mynets.py"
+    nets.write_text(nets.read_text() + "\n# only a comment\n")
+    assert "Nothing to be done" in snakemake(work, "-n", *args).stdout
+    nets.write_text(nets.read_text().replace('name="flatten"', 'name="flat"'))
+    counts = _jobs(snakemake(work, "-n", *args).stdout)
+    assert "prepare_data" not in counts and counts["train"] == counts["kernel"] == 1 and counts["svm"] == 4

@@ -1,6 +1,6 @@
 """What the kernel-evolution quantities cost a kernel job (issue 16).
 
-    flock /work/notes/cpu.lock .venv/bin/python benchmarks/bench_evolution.py [--repeats 3]
+    .venv/bin/python benchmarks/bench_evolution.py [--repeats 3]
 
 Side by side in one process, on the real jobs: the embedded MNIST 3-vs-8
 problem file (all 1,000 train, 400 test images), one training run each of

@@ -1,18 +1,20 @@
 """What the kernel-evolution quantities cost a kernel job (issue 16).
 
-    .venv/bin/python benchmarks/bench_evolution.py [--repeats 3]
+    .venv/bin/python benchmarks/bench_evolution.py [--data-dir DIR] [--nets fc vgg] [--repeats 2]
 
-Side by side in one process, on the real jobs: the embedded MNIST 3-vs-8
-problem file (all 1,000 train, 400 test images), one training run each of
-``vgg`` and ``fc`` (seed 0, snapshots after epochs 0, 1, 3), then the kernel
-job of all three snapshots (``afterkernel.kernels.job.kernel_job``, the
-default config's test sample of 100) with and without the evolution
-quantities (kernel distances and velocity, the train Grams' spectra),
-alternating, ``--repeats`` times each; the median of each. Entry
-``evolution_overhead_fraction`` = (with − without) / without for ``vgg``
-(target ≤ 0.1), ``evolution_overhead_fraction_fc`` for ``fc``; the notes add
-the Lanczos time of the top 50 eigenvalues of an 11,982 × 11,982 Gram (full
-MNIST 3-vs-8), the part that grows with n.
+Side by side in one process, on the real jobs: one training run per network
+(seed 0, snapshots after epochs 0, 1, 3 or ``--snapshots``), then the kernel
+job of its snapshots (``afterkernel.kernels.job.kernel_job``) with and
+without the evolution quantities (kernel distances and velocity, the train
+Grams' top-50 spectra), alternating, ``--repeats`` times each; the median of
+each. With ``--data-dir`` (a folder holding ``mnist.npz``): full MNIST
+3-vs-8 (11,982 train, 1,984 test images) with ``configs/paper.yaml``'s
+kernel settings (blocks of 256, a 2,048 MB Jacobian budget, every test image
+in the test sample): the paper's scale. Without it: the embedded MNIST
+3-vs-8 problem (1,000 train, 400 test) with the default config's test sample
+of 100. Entries ``evolution_overhead_fraction`` = (with − without) / without
+for ``vgg`` (target ≤ 0.1) and ``evolution_overhead_fraction_fc`` for ``fc``
+(its kernel job is the cheapest, so the fraction is largest there).
 """
 
 from __future__ import annotations
@@ -30,13 +32,17 @@ from _common import pin_threads, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 SPECS = {"vgg": {"type": "vgg", "widths": [26, 52]}, "fc": {"type": "fc", "widths": [94, 94, 94, 94]}}
-SNAPSHOTS = [0, 1, 3]
-TEST_SAMPLE = 100  # config.yaml's kernels.test_sample
+# (kernel settings, description) of the two scales
+SCALES = {"embedded": ({"test_sample": 100}, "embedded MNIST 3-vs-8 (1,000 train, 400 test), test sample 100"),
+          "paper": ({"test_sample": None, "block_size": 256, "jacobian_budget_mb": 2048},
+                    "full MNIST 3-vs-8 (11,982 train, 1,984 test), configs/paper.yaml's kernel settings "
+                    "(blocks of 256, 2,048 MB budget, all test images)")}
 
 log = logging.getLogger("bench_evolution")
 
 
-def time_kernel_jobs(tmp: Path, arch: str, repeats: int) -> dict[str, float]:
+def time_kernel_jobs(tmp: Path, arch: str, snapshots: list[int], kernel_settings: dict,
+                     repeats: int) -> dict[str, float]:
     """Median seconds of the kernel job of one training run, with and without
     the evolution quantities (alternating, so both see the same machine)."""
     from afterkernel.kernels.job import kernel_job
@@ -44,36 +50,26 @@ def time_kernel_jobs(tmp: Path, arch: str, repeats: int) -> dict[str, float]:
 
     training = tmp / f"{arch}.h5"
     train_to_file(tmp / "data.h5", training, arch_spec=SPECS[arch], arch_name=arch, seed=0,
-                  snapshot_epochs=SNAPSHOTS)
+                  snapshot_epochs=snapshots)
     seconds: dict[str, list[float]] = {"with": [], "without": []}
     for i in range(repeats):
         for mode in ("with", "without") if i % 2 == 0 else ("without", "with"):
             t0 = time.perf_counter()
             kernel_job(training, tmp / "data.h5", tmp / f"{arch}.{mode}.gram.h5", tmp / f"{arch}.{mode}.metrics.h5",
-                       snapshots=[f"e{e}" for e in SNAPSHOTS], test_sample=TEST_SAMPLE, evolution=mode == "with")
+                       snapshots=[f"e{e}" for e in snapshots], evolution=mode == "with", **kernel_settings)
             seconds[mode].append(time.perf_counter() - t0)
             log.info("%s kernel job %s the evolution quantities: %.2f s", arch, mode, seconds[mode][-1])
     return {mode: statistics.median(v) for mode, v in seconds.items()}
 
 
-def lanczos_seconds(n: int = 11_982) -> float:
-    """Seconds of the top-50 eigenvalues of an (n, n) float32 Gram of rank 2,000."""
-    import numpy as np
-
-    from afterkernel.kernel_evolution import top_eigenvalues
-
-    x = np.random.default_rng(0).standard_normal((n, 2000), dtype=np.float32)
-    G = x @ x.T
-    t0 = time.perf_counter()
-    top_eigenvalues(G)
-    return time.perf_counter() - t0
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results_evolution.json")
-    ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="one repeat, no full-size Lanczos")
+    ap.add_argument("--data-dir", type=Path, help="a folder with mnist.npz: the paper's scale")
+    ap.add_argument("--nets", nargs="+", choices=sorted(SPECS), default=["vgg", "fc"])
+    ap.add_argument("--snapshots", nargs="+", type=int, default=[0, 1, 3])
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--quick", action="store_true", help="one repeat")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     pin_threads(2)
@@ -82,19 +78,20 @@ def main(argv=None) -> int:
 
     configure_tensorflow(2, 0)
     repeats = 1 if args.quick else args.repeats
-    lanczos = None if args.quick else lanczos_seconds()
+    settings, where = SCALES["paper" if args.data_dir else "embedded"]
     entries = []
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
-        prepare_problem_file("mnist-3v8", tmp / "data.h5", source="embedded")
-        for arch in ("vgg", "fc"):
-            t = time_kernel_jobs(tmp, arch, repeats)
+        if args.data_dir:
+            prepare_problem_file("mnist-3v8", tmp / "data.h5", source="dir", directory=args.data_dir)
+        else:
+            prepare_problem_file("mnist-3v8", tmp / "data.h5", source="embedded")
+        for arch in args.nets:
+            t = time_kernel_jobs(tmp, arch, args.snapshots, settings, repeats)
             frac = (t["with"] - t["without"]) / t["without"]
-            notes = (f"{arch} on embedded MNIST 3-vs-8 (1,000 train, 400 test), snapshots e0, e1, e3, test sample "
-                     f"{TEST_SAMPLE}; kernel job {t['with']:.2f} s with vs {t['without']:.2f} s without the "
-                     f"evolution quantities (median of {repeats}, alternating, 2 threads)")
-            if lanczos is not None:
-                notes += f"; top-50 Lanczos on an 11,982 x 11,982 Gram: {lanczos:.1f} s per kernel and snapshot"
+            notes = (f"{arch} on {where}, snapshots {', '.join(f'e{e}' for e in args.snapshots)}; kernel job "
+                     f"{t['with']:.2f} s with vs {t['without']:.2f} s without the evolution quantities "
+                     f"(median of {repeats}, alternating, 2 threads)")
             entries.append({"name": "evolution_overhead_fraction" + ("" if arch == "vgg" else "_fc"),
                             "value": round(frac, 4), "unit": "fraction of the kernel job's time",
                             "comparator": "the same kernel job without the evolution quantities",

@@ -86,16 +86,45 @@ def test_kernel_distance_identical_scaled_orthogonal_and_numpy_reference():
     assert np.isnan(ke.kernel_distance(None, G))
 
 
-@pytest.mark.parametrize("n", [20, 160])  # dense path (n <= 2k+1) and Lanczos
-def test_top_eigenvalues_equal_eigvalsh(n):
-    G = _gram(n, 80, 2).astype(np.float32)
-    top = ke.top_eigenvalues(G)
+def _decaying_gram(n, seed):
+    """A PSD Gram with a power-law spectrum, as after kernels have."""
+    X = np.random.default_rng(seed).standard_normal((n, n)) * np.arange(1, n + 1) ** -0.75
+    return X @ X.T
+
+
+@pytest.mark.parametrize("G, kwargs, rtol", [
+    (_gram(20, 80, 2), {}, 1e-5), (_gram(160, 80, 2), {}, 1e-5),  # dense path (n <= 4 blocks)
+    (_gram(900, 80, 2), {}, 1e-5),  # rank 80: the Krylov space holds the range
+    (_decaying_gram(900, 1), {}, 1e-5),  # block Krylov to its residual test
+    (_gram(900, 900, 3), {}, 1e-3),  # a flat (Marchenko-Pastur) spectrum, the hard case: 8e-5 measured
+    (_decaying_gram(900, 1), {"max_blocks": 1}, 1e-5),  # too small a Krylov space: ARPACK's Lanczos
+], ids=["dense-20", "dense-160", "rank-80", "krylov", "flat", "lanczos"])
+def test_top_eigenvalues_equal_eigvalsh(G, kwargs, rtol, caplog):
+    """Within the residual test's bound, and far closer in practice (``rtol``)."""
+    G = G.astype(np.float32)
+    n = len(G)
+    top = ke.top_eigenvalues(G, **kwargs)
     k = min(ke.SPECTRUM_SIZE, n - 1)
     ref = np.linalg.eigvalsh(G.astype(np.float64))[::-1][:k]
     assert top.dtype == np.float64 and top.shape == (k,)
     assert np.all(np.diff(top) <= 0)
-    np.testing.assert_allclose(top, ref, rtol=1e-5, atol=1e-5 * ref[0])
-    np.testing.assert_array_equal(ke.top_eigenvalues(G), top)  # fixed start vector: deterministic
+    np.testing.assert_allclose(top, ref, rtol=ke.SPECTRUM_RTOL)
+    np.testing.assert_allclose(top, ref, rtol=rtol, atol=1e-6 * ref[0])
+    np.testing.assert_array_equal(ke.top_eigenvalues(G, **kwargs), top)  # seeded start block: deterministic
+    assert ("using ARPACK" in caplog.text) == ("max_blocks" in kwargs)
+
+
+@pytest.mark.parametrize("n, d", [(300, 20), (300, 120), (30, 60)])  # d < k, d < n, d > n
+def test_feature_eigenvalues_equal_eigvalsh_of_the_gram(n, d):
+    H = np.random.default_rng(4).standard_normal((n, d)).astype(np.float32)
+    G = H.astype(np.float64) @ H.astype(np.float64).T
+    ref = np.linalg.eigvalsh(G)[::-1][:min(ke.SPECTRUM_SIZE, n - 1)]
+    top = ke.feature_eigenvalues(H)
+    assert top.shape == ref.shape and np.all(np.diff(top) <= 0)
+    np.testing.assert_allclose(top, ref, rtol=1e-10, atol=1e-10 * ref[0])
+    out, dense = ke.spectrum_metrics(features=H), ke.spectrum_metrics(G)
+    assert out["trace"] == pytest.approx(np.trace(G), rel=1e-12)
+    assert out["spectrum_top10_fraction"] == pytest.approx(dense["spectrum_top10_fraction"], rel=1e-6)
 
 
 def test_spectrum_top10_fraction():

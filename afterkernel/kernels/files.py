@@ -101,13 +101,20 @@ class GramFileSink:
     def result(self):
         return self
 
-    def rescale(self, factor: float) -> None:
-        """Multiply everything written by ``factor`` (row chunks)."""
+    def rescale(self, factor: float, keep_train: bool = False) -> np.ndarray | None:
+        """Multiply everything written by ``factor`` (row chunks). With
+        ``keep_train``, also return the rescaled train Gram (n, n), gathered
+        from the chunks this pass reads anyway (no second read of the file)."""
         f = np.float32(factor)
+        kept = np.empty(self.train.shape, np.float32) if keep_train else None
         for ds in (self.train, self.test_train):
             for s in range(0, ds.shape[0], ROW_CHUNK):
-                ds[s:s + ROW_CHUNK] = ds[s:s + ROW_CHUNK] * f
+                rows = slice(s, min(s + ROW_CHUNK, ds.shape[0]))
+                # the kept matrix is the chunk's buffer: no second copy
+                out = kept[rows] if kept is not None and ds is self.train else None
+                ds[rows] = np.multiply(ds[rows], f, out=out)
         self.sample *= f
+        return kept
 
 
 def write_kernel_attrs(group, scale: float, dimension: int) -> None:

@@ -145,9 +145,17 @@ def snapshot_kernels(model, x_train, y_train, x_test, y_test, gram, metrics, *,
     engine = KernelEngine(model, backend=backend)
     root["n_params"] = engine.n_params
     try:
-        H, after_sample = _after_kernel(engine, gram, x_train, x_test, sample, block_size,
-                                        jacobian_budget_mb)
+        H, after_sample, after_train = _after_kernel(engine, gram, x_train, x_test, sample, block_size,
+                                                     jacobian_budget_mb, keep_train=evolution)
+        spectra = {}
+        if evolution:
+            # now, while nothing else large is held; the conjugate kernel's
+            # exactly from its (d, d) feature Gram
+            spectra[AFTER] = _spectrum(AFTER, G=after_train)
+            del after_train
         conjugate_sample = _conjugate_kernel(gram, H, n, m, sample, dims[CONJUGATE])
+        if evolution:
+            spectra[CONJUGATE] = _spectrum(CONJUGATE, features=H[:n])
         del H
         cos, inv = all_invariances(model, x_test[sample], block_size=block_size,
                                    jacobian_budget_mb=jacobian_budget_mb, engine=engine)
@@ -155,8 +163,7 @@ def snapshot_kernels(model, x_train, y_train, x_test, y_test, gram, metrics, *,
         root["alignment"] = gm["alignment"]
         root["seconds"] = time.perf_counter() - t_start
         write_snapshot_attrs(gram, root)
-        per_kernel = {kern: {**inv[kern], **gm[kern], **(_spectrum(gram, kern) if evolution else {})}
-                      for kern in KERNELS}
+        per_kernel = {kern: {**inv[kern], **gm[kern], **spectra.get(kern, {})} for kern in KERNELS}
         write_metrics(metrics, root, cos, per_kernel)
         if samples is not None:
             samples.update({AFTER: after_sample, CONJUGATE: conjugate_sample})
@@ -171,21 +178,22 @@ def snapshot_kernels(model, x_train, y_train, x_test, y_test, gram, metrics, *,
     return root
 
 
-def _spectrum(gram, kernel: str) -> dict[str, Any]:
-    """The top of the spectrum of the kernel's train Gram, read back from the
-    Gram file (it went there tile by tile)."""
+def _spectrum(kernel: str, **source) -> dict[str, Any]:
+    """:func:`~afterkernel.kernel_evolution.spectrum_metrics` of the kernel's
+    train Gram ``G`` or of its ``features``."""
     t0 = time.perf_counter()
-    out = spectrum_metrics(gram[kernel]["train"][()])
-    log.info("%s kernel: top %d eigenvalues of the train Gram in %.1f s, top-10 fraction %.4f", kernel,
+    out = spectrum_metrics(**source)
+    log.info("%s kernel: top %d eigenvalues of the train Gram in %.2f s, top-10 fraction %.4f", kernel,
              len(out["spectrum"]), time.perf_counter() - t0, out["spectrum_top10_fraction"])
     return out
 
 
 def _after_kernel(engine: KernelEngine, gram, x_train, x_test, sample, block_size,
-                  jacobian_budget_mb):
+                  jacobian_budget_mb, keep_train: bool = False):
     """The after-kernel Gram of [train; test] into ``gram/after``, scaled to
     a mean train embedding norm of 1 (paper §2). Returns the conjugate
-    features H (n + m, d) of the same passes and the test-sample Gram."""
+    features H (n + m, d) of the same passes, the test-sample Gram and, with
+    ``keep_train``, the scaled train Gram (n, n) (else None)."""
     n, m = len(x_train), len(x_test)
     # One symmetric Gram over [train; test]: train, test×train and the
     # test-sample Gram in one pass, and the conjugate features for free;
@@ -201,11 +209,11 @@ def _after_kernel(engine: KernelEngine, gram, x_train, x_test, sample, block_siz
     if not np.isfinite(scale) or scale <= 0:
         raise Diverged(f"after kernel scale {scale}")
     t0 = time.perf_counter()
-    after.rescale(1.0 / scale**2)
+    train = after.rescale(1.0 / scale**2, keep_train=keep_train)
     write_kernel_attrs(gram[AFTER], scale, engine.n_params)
     log.info("after kernel: scale %.6g; tiles stored in %.1f s, rescaled on disk in %.1f s",
              scale, after.seconds, time.perf_counter() - t0)
-    return H, after.sample
+    return H, after.sample, train
 
 
 def _conjugate_kernel(gram, H: np.ndarray, n: int, m: int, sample, dimension: int) -> np.ndarray:

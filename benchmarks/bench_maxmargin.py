@@ -13,6 +13,14 @@ sources of the data/models/training modules (training is deterministic), the
 Grams by a hash of those weights and of the images (``--prepare-only`` fills
 the cache and times nothing).
 
+``--gram-file LABEL=PATH`` (repeatable) reads the kernels of the study's own
+Gram files instead (e.g. full MNIST 3v8 ``fc`` and ``vgg``, full CIFAR-10
+cat-vs-dog ``vgg``, snapshots ``--snapshots``, default e0 e3): per LABEL the
+worst ratio over the snapshots (``maxmargin_vs_svc_seconds_LABEL``), the
+smallest margin ratio and, where a kernel is not separable (the conjugate
+kernel of CIFAR), ``nonseparable_certificate_seconds_`` + the part of LABEL
+after its last ``_``.
+
 ``--kernels DIR`` reads the full-size Grams from
 ``DIR/mnist-3v8_{net}_e{epochs}.after.{train,test_train}.npy`` instead
 (built once, e.g. with the study's kernel job; nothing is trained then).
@@ -210,6 +218,22 @@ def cached_kernels(directory: Path, net: str, epochs: int):
     return np.load(f"{stem}.train.npy"), np.load(f"{stem}.test_train.npy"), {"from": str(stem)}
 
 
+def gram_file_cases(spec: str, snapshots: list[str]):
+    """Yield (label, snapshot, kernel, K_train, K_test_train, y_train, y_test)
+    from a study Gram file given as ``LABEL=PATH`` (``results/kernels/...gram.h5``
+    with ``keep_grams: true``, or the kernel job's own output), for each of
+    ``snapshots`` and both kernels."""
+    import h5py
+
+    label, _, path = spec.partition("=")
+    with h5py.File(path, "r") as f:
+        y_train, y_test = f["y_train"][()], f["y_test"][()]
+        for snapshot in snapshots:
+            for kernel in ("after", "conjugate"):
+                yield (label, snapshot, kernel, f[f"{snapshot}/{kernel}/train"][()],
+                       f[f"{snapshot}/{kernel}/test_train"][()], y_train, y_test)
+
+
 def ours_case(k_train, k_test, y_train, y_test, solver, tol, repeats, max_seconds, max_iter, threads=None):
     from threadpoolctl import threadpool_limits
 
@@ -225,9 +249,105 @@ def ours_case(k_train, k_test, y_train, y_test, solver, tol, repeats, max_second
     return {"solver": solver, "tol": tol, "threads": threads, "seconds": secs, "median_seconds": float(np.median(secs)),
             "margin": float(res.margin), "upper_bound": float(res.upper_bound), "gap": float(res.gap),
             "iterations": int(res.iterations), "converged": bool(res.converged),
-            "separable": bool(res.separable), "test_error": test_err,
+            "separable": bool(res.separable), "status": res.status, "test_error": test_err,
             # dual weights above 1e-6 of the largest (Algorithm 1's softmax weights are never 0)
             "n_support": int(np.sum(np.asarray(res.coef) > 1e-6 * np.max(np.asarray(res.coef))))}
+
+
+def svm_job_peak_rss(name: str, spec: str, snapshot: str, date: str) -> dict:
+    """Entry ``name``: the peak RSS of the study's SVM job
+    (``afterkernel.maxmargin.job.write_svm``, after kernel of ``snapshot``,
+    default settings) on the Gram file of ``spec`` (``LABEL=PATH``), in a
+    fresh process, against the size of the train Gram it reads."""
+    import subprocess
+    import tempfile
+
+    import h5py
+
+    path = spec.partition("=")[2]
+    with h5py.File(path, "r") as f:
+        n = f[f"{snapshot}/after/train"].shape[0]
+    # VmHWM, not ru_maxrss: Linux carries the parent's RSS at fork into the child's ru_maxrss
+    code = ("import sys; from afterkernel.maxmargin.job import write_svm; "
+            "write_svm(sys.argv[1], sys.argv[2], sys.argv[3], 'after', "
+            "{'solver': 'exact', 'tolerance': 1e-4, 'max_iterations': 200000}); "
+            "print(next(ln.split()[1] for ln in open('/proc/self/status') if ln.startswith('VmHWM')))")
+    with tempfile.TemporaryDirectory() as d:
+        out = subprocess.run([sys.executable, "-c", code, path, str(Path(d) / "svm.h5"), snapshot],
+                             check=True, capture_output=True, text=True, cwd=REPO).stdout
+    peak, gram = int(out.split()[-1]) / 2**20, n * n * 4 / 2**30
+    log(f"{name}: peak RSS {peak:.3f} GB, train Gram {gram:.3f} GB")
+    return {"name": name, "value": round(peak, 4), "unit": "GB",
+            "comparator": f"the train Gram (float32, n={n}) of the Gram file", "comparator_value": round(gram, 4),
+            "ratio": round(peak / gram, 4), "date": date, "target": "<= 1.3",
+            "notes": f"peak RSS (VmHWM, whole process incl. Python/NumPy/h5py) of write_svm, exact "
+                     f"solver, after kernel of {snapshot}, in a fresh process"}
+
+
+def compare_on_gram_files(args, repeats: int, date: str, sklearn_version: str):
+    """Entries from study Gram files (``--gram-file LABEL=PATH``): per label,
+    the worst ratio over ``--snapshots`` of our exact solver (one thread) to
+    SVC at tol 1e-4 (one thread) on the after kernel, the smallest margin
+    ratio, and for kernels that are not separable (the conjugate kernel of
+    CIFAR) our seconds to certify that."""
+    entries, details = [], {"date": date, "repeats": repeats, "sklearn": sklearn_version, "cases": []}
+    for spec in args.gram_file:
+        rows = []
+        for label, snapshot, kernel, k_train, k_test, y_train, y_test in gram_file_cases(spec, args.snapshots):
+            case = {"label": label, "snapshot": snapshot, "kernel": kernel, "n": int(len(y_train))}
+            ours = {t: ours_case(k_train, k_test, y_train, y_test, "exact", 1e-4, repeats, args.max_seconds,
+                                 args.max_iter, t) for t in (1, 2)}
+            case["ours"] = ours
+            log(f"{label} {snapshot} {kernel}: ours {ours[1]['median_seconds']:.2f} s (1 thread), "
+                f"{ours[2]['median_seconds']:.2f} s (2), separable {ours[1]['separable']}, "
+                f"support {ours[1]['n_support']}")
+            if kernel == "after" and ours[1]["separable"]:
+                case["svc"] = {f"{tol:g}": svc_case(k_train, k_test, y_train, y_test, repeats, args.max_seconds, tol)
+                               for tol in (1e-4, 1e-3)}
+                log(f"{label} {snapshot}: SVC tol 1e-4 {case['svc']['0.0001']['median_seconds']:.2f} s")
+            rows.append(case)
+            details["cases"].append(case)
+            del k_train, k_test
+        label = rows[0]["label"]
+        timed = [c for c in rows if "svc" in c]
+        if timed:
+            def ratio(c):
+                return c["ours"][1]["median_seconds"] / c["svc"]["0.0001"]["median_seconds"]
+
+            worst = max(timed, key=ratio)
+            each = "; ".join(f"{c['snapshot']}: ours {c['ours'][1]['median_seconds']:.3f} s (2 threads "
+                             f"{c['ours'][2]['median_seconds']:.3f} s), SVC tol 1e-4 "
+                             f"{c['svc']['0.0001']['median_seconds']:.3f} s, tol 1e-3 "
+                             f"{c['svc']['0.001']['median_seconds']:.3f} s, {c['ours'][1]['n_support']} support "
+                             f"vectors" for c in timed)
+            entries.append({"name": f"maxmargin_vs_svc_seconds_{label}", "value": worst["ours"][1]["median_seconds"],
+                            "unit": "s", "comparator": f"sklearn {sklearn_version} SVC(kernel='precomputed', "
+                            f"C=1e10, tol=1e-4).fit, same matrix (n={worst['n']}), one thread each side",
+                            "comparator_value": worst["svc"]["0.0001"]["median_seconds"], "ratio": ratio(worst),
+                            "date": date, "target": "<= 0.5",
+                            "notes": f"after kernel, worst of snapshots {', '.join(args.snapshots)} (median of "
+                                     f"{repeats}): {each}"})
+            margin = min(timed, key=lambda c: c["ours"][1]["margin"] / c["svc"]["0.0001"]["margin_achieved"])
+            m_ours, m_svc = margin["ours"][1], margin["svc"]["0.0001"]
+            entries.append({"name": f"maxmargin_margin_vs_svc_{label}", "value": m_ours["margin"],
+                            "unit": "margin (scaled kernel)",
+                            "comparator": "SVC (tol 1e-4, with intercept) achieved geometric margin",
+                            "comparator_value": m_svc["margin_achieved"],
+                            "ratio": m_ours["margin"] / m_svc["margin_achieved"], "date": date, "target": ">= 0.99",
+                            "notes": f"{margin['snapshot']} (smallest ratio): ours certified [{m_ours['margin']:.6g}, "
+                                     f"{m_ours['upper_bound']:.6g}] (no bias); SVC's bracket on its own problem "
+                                     f"[{m_svc['margin_achieved']:.6g}, {m_svc['dual_bound']:.6g}]"})
+        nonsep = [c for c in rows if not c["ours"][1]["separable"]]
+        if nonsep:
+            worst = max(nonsep, key=lambda c: c["ours"][1]["median_seconds"])
+            entries.append({"name": f"nonseparable_certificate_seconds_{label.split('_')[-1]}",
+                            "value": worst["ours"][1]["median_seconds"], "unit": "s", "target": "<= 10",
+                            "comparator": "–", "comparator_value": None, "ratio": None, "date": date,
+                            "notes": "; ".join(f"{c['snapshot']} {c['kernel']}: {c['ours'][1]['median_seconds']:.2f} s "
+                                               f"to status {c['ours'][1]['status']}" for c in nonsep)
+                                     + f" (n={worst['n']}, one thread, solve() with the study's defaults, "
+                                       "including the classifier reported for it)"})
+    return entries, details
 
 
 def main(argv=None) -> int:
@@ -248,6 +368,11 @@ def main(argv=None) -> int:
     ap.add_argument("--no-cache", action="store_true")
     ap.add_argument("--kernels", type=Path,
                     help="read the full-size Grams from DIR/mnist-3v8_{net}_e{epochs}.after.{train,test_train}.npy")
+    ap.add_argument("--gram-file", action="append", metavar="LABEL=PATH",
+                    help="a study Gram file (kernels of every snapshot); entries named by LABEL")
+    ap.add_argument("--snapshots", nargs="+", default=["e0", "e3"], help="with --gram-file")
+    ap.add_argument("--job-rss", action="append", default=[], metavar="NAME=LABEL",
+                    help="with --gram-file: entry NAME, the SVM job's peak RSS on LABEL's Gram file")
     ap.add_argument("--prepare-only", action="store_true",
                     help="only train and cache the Grams (benchmarks/.cache), time nothing")
     args = ap.parse_args(argv)
@@ -266,6 +391,15 @@ def main(argv=None) -> int:
         pass
     import sklearn
 
+    if args.gram_file:
+        entries, details = compare_on_gram_files(args, repeats, date, sklearn.__version__)
+        files = dict(spec.partition("=")[::2] for spec in args.gram_file)
+        for job in args.job_rss:
+            name, _, label = job.partition("=")
+            entries.append(svm_job_peak_rss(name, f"{label}={files[label]}", args.snapshots[-1], date))
+        write_results(args.out, entries, args.details, details)
+        log(f"wrote {args.out}")
+        return 0
     cap = (400, 200) if args.quick else (None, None)
     data, what = load_data(args.data_dir, *cap)
     log(f"data: {what}; repeats {repeats}; threads {args.threads}")

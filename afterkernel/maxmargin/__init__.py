@@ -22,12 +22,11 @@ hardware.
 Solvers (:func:`solve`)
 -----------------------
 ``"exact"`` (default, :func:`solve_exact`, module ``exact``)
-    An active-set method that solves the problem exactly on a growing
-    working set: block principal pivoting (``pivoting``) guesses the
-    support, Wolfe's minimum-norm-point algorithm (``wolfe``) finishes.
-    ``newton=True`` first tries the active-set Newton method on all points
-    (``newton``: block principal pivoting, Cholesky of the free block),
-    falling back to the above when it cycles.
+    The active-set Newton method on all points (``newton``: block
+    principal pivoting, Cholesky of the free block), and when it cycles an
+    active-set method that solves the problem exactly on a growing working
+    set: block principal pivoting (``pivoting``) guesses the support,
+    Wolfe's minimum-norm-point algorithm (``wolfe``) finishes.
 ``"alg1"`` (:func:`solve_alg1`, and :func:`solve_primal_alg1` on explicit
 features; module ``alg1``)
     Algorithm 1 as the paper's code ran it, in kernel form with an active

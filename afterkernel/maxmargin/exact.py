@@ -1,29 +1,30 @@
 """The exact solver: the hard-margin SVM without bias of paper §2 to
-round-off, by an active-set method on a working set W of candidate points.
+round-off.
 
-* W starts as the 2,048 points with the smallest margins under the uniform
-  dual point (:class:`_WorkingSet`).
-* Each pass solves the problem on W: block principal pivoting
-  (:mod:`~afterkernel.maxmargin.pivoting`) on the unnormalised dual
-  ``max sum(a) - a^T G a / 2, a >= 0`` guesses the support (~1,000 support
-  vectors in ~5-10 rounds), and Wolfe's minimum-norm-point algorithm
-  (:mod:`~afterkernel.maxmargin.wolfe`) on the simplex form ``min_{q in
-  simplex} q^T G q``, started from that guess, finishes whenever block
-  pivoting stalls or its linear algebra is unreliable.
-* Every pass ends with a float64 check of all n margins and adds the most
-  violating points (at most half of |W|).  G_WW is held in float64 (175 MB
-  at |W| = 4,667).  When block pivoting ends the gap is at round-off level
-  (~1e-12), whatever ``tol``.
+* First, the active-set Newton method on all n points
+  (:mod:`~afterkernel.maxmargin.newton`: block principal pivoting, one
+  Cholesky factorisation of the free block G_FF and one read of its rows of
+  K per round).  It certifies its own result (relative gap over all points,
+  in float64) and holds nothing larger than those rows.
+* When it gives up (it can cycle: non-separable kernels, some degenerate
+  ones), an active-set method on a working set W of candidate points
+  finishes: W starts as the 2,048 points with the smallest margins under
+  the uniform dual point (:class:`_WorkingSet`); each pass solves the
+  problem on W by block principal pivoting
+  (:mod:`~afterkernel.maxmargin.pivoting`) and, whenever that stalls,
+  Wolfe's minimum-norm-point algorithm (:mod:`~afterkernel.maxmargin.wolfe`)
+  on the simplex form ``min_{q in simplex} q^T G q``; every pass ends with a
+  float64 check of all n margins and adds the most violating points (at
+  most half of |W|).  G_WW is held in float64.
 
-Why, measured on a 12K fully connected after kernel of MNIST 3v8 (1,005
-support vectors; 2 busy shared cores, one BLAS thread): greedy dual
-coordinate ascent with shrinking needed ~364,000 coordinate steps (~14 s)
-to a gap of 1e-4; Wolfe's algorithm alone ~1,470 major cycles (~18 s: each
-costs O(k |W|) in Python); this method 4 passes and ~35 factorisations,
-0.9-1.8 CPU seconds (1.4-3.6 s wall) against 0.28-0.32 (0.44-0.69 s) for
-scikit-learn's SVC(kernel='precomputed', C=1e10) in the same runs; on the
-kernel at initialisation (1,886 support vectors) 2.6-3.1 CPU seconds
-against 0.43-0.52.
+Why, measured on the after kernels of full MNIST 3v8 (n = 11,982, fc and
+vgg after 0 and 3 epochs, 330-1,748 support vectors; one BLAS thread): the
+Newton method certified all four in 12-14 rounds, 2.2-4.6x faster than the
+working-set method alone (which needed 3-6 passes and a working set of
+3,000-5,400 points: 70-230 MB of float64 G_WW); greedy dual coordinate
+ascent with shrinking needed ~364,000 coordinate steps (~14 s) on the fc
+kernel, Wolfe's algorithm alone ~1,470 major cycles (~18 s).
+``benchmarks/bench_maxmargin.py`` compares with scikit-learn's SVC.
 
 Not separable, the hard-margin classifier does not exist; the classifier
 reported is that of Algorithm 1 after a fixed number of iterations
@@ -59,7 +60,7 @@ def solve_exact(
     warm_start: bool = True,
     nonsep_coef: str = "alg1",
     nonsep_iter: int = 1000,
-    newton: bool = False,
+    newton: bool = True,
 ) -> MaxMarginResult:
     """Exact hard-margin SVM without bias for the train Gram ``K`` (n, n) and labels ``y`` (n,).
 
@@ -72,11 +73,10 @@ def solve_exact(
     reports their number).  ``working_set`` is the initial number of candidate
     points, ``grow`` the fraction by which a pass may enlarge it (by the
     most violating points); ``warm_start`` seeds each pass with block
-    principal pivoting.  ``newton=True`` first runs the active-set Newton
-    method on all points (:mod:`~afterkernel.maxmargin.newton`); the working
-    set and Wolfe's algorithm run only when it gives up (``info["newton_stop"]``
-    says why).  Not the default: on the 12K fc after kernel of MNIST 3v8 it
-    gave up after 6 rounds (the exchange cycles), so it only added time.
+    principal pivoting.  ``newton`` (default) first runs the active-set
+    Newton method on all points (:mod:`~afterkernel.maxmargin.newton`); the
+    working set and Wolfe's algorithm run only when it gives up
+    (``info["newton_stop"]`` says why).
 
     Not separable: the dual optimum is q with Z^T q = 0, so w = 0 and the
     hard-margin classifier does not exist.  The returned ``coef`` are then

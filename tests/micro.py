@@ -107,3 +107,12 @@ def assert_same_results(got: dict, want: dict):
     assert sorted(got) == sorted(want), (sorted(set(got) ^ set(want)))
     differ = [path for path in want if got[path] != want[path]]
     assert not differ, f"results differ from the reference run: {differ}"
+
+
+def checkpoint_epoch(path: Path) -> int:
+    """The epoch of the training checkpoint ``path`` (0: none yet)."""
+    try:
+        with h5py.File(path, "r") as f:
+            return int(f.attrs["epoch"])
+    except (OSError, KeyError):
+        return 0

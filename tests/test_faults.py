@@ -29,7 +29,7 @@ import h5py
 import pytest
 import yaml
 
-from micro import (MICRO, SNAKEMAKE_ENV, TABLES, assert_same_results, copy_workflow, results_content, snakemake,
+from micro import (MICRO, SNAKEMAKE_ENV, TABLES, assert_same_results, checkpoint_epoch, copy_workflow, results_content, snakemake,
                    snakemake_command)
 
 
@@ -140,15 +140,6 @@ def long_training_config(work: Path) -> str:
     config["training"].update(loss_target=1e-9, max_epochs=400)  # never reached: 400 epochs
     (work / "long.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     return str(work / "long.yaml")
-
-
-def checkpoint_epoch(path: Path) -> int:
-    """The epoch of the training checkpoint ``path`` (0: none yet)."""
-    try:
-        with h5py.File(path, "r") as f:
-            return int(f.attrs["epoch"])
-    except (OSError, KeyError):
-        return 0
 
 
 def long_training_reference(tmp_path: Path) -> tuple[Path, str, Path, Path]:

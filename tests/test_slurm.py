@@ -6,10 +6,13 @@ needs root), runs the micro config through the workflow profile
 profiles/slurm, checks that every non-local job ran as a Slurm job with the
 profile's resources, that aggregate and the figures ran on the submit host,
 and that the numbers equal those of the local run
-(the session's micro reference, ``--cores 2``). It is skipped only where Slurm
-cannot be set up (no root, packages not installable, a Slurm of the machine's
-own already configured). The daemons it started are stopped at teardown
-(tools/slurm/stop.sh).
+(the session's micro reference, ``--cores 2``). A second Slurm test cancels a
+running training job with ``scancel`` once its checkpoint holds two epochs:
+the profile's retries re-submit it, it resumes from the checkpoint and writes
+the training file of an uninterrupted local run, bit for bit. The Slurm tests
+are skipped only where Slurm cannot be set up (no root, packages not
+installable, a Slurm of the machine's own already configured). The daemons
+the fixture started are stopped at teardown (tools/slurm/stop.sh).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from collections import Counter
@@ -25,7 +29,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from micro import snakemake, results_content, assert_same_results, ROOT, MICRO, TABLES
+from micro import (MICRO, ROOT, SNAKEMAKE_ENV, TABLES, assert_same_results, checkpoint_epoch, copy_workflow,
+                   h5_content, results_content, snakemake, snakemake_command)
 
 PROFILES = ROOT / "profiles"
 SLURM_TOOLS = ROOT / "tools" / "slurm"
@@ -169,3 +174,150 @@ def test_micro_run_on_slurm_equals_local_run(slurm, micro_reference, tmp_path):
     submitted_light = sorted(r for r in by_rule if r == "aggregate" or r.startswith("figure"))
     assert not submitted_light and {"aggregate", "figure_fig01"} <= local, (
         f"submitted to Slurm: {submitted_light}; run locally: {sorted(local)}")
+
+
+# --- a training cancelled with scancel, retried by the profile ---
+
+# The epochs-study run of the micro config made slow enough to be cancelled
+# mid-run: 1,000 examples and a 1024-1024 network, about a second per epoch
+# on the one thread a training job gets, for 15 epochs (~20 s).
+RESUMED = "mnist-3v8/fc/plain/epochs/seed0"
+RESUMED_EPOCHS = 15
+
+
+def resumed_training_config(path: Path) -> Path:
+    config = yaml.safe_load(MICRO.read_text())
+    config["data"]["max_train_per_class"] = 500
+    config["architectures"]["fc"]["widths"] = [1024, 1024]
+    config["studies"]["epochs"]["epochs"] = [0, 1, RESUMED_EPOCHS]
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def jobs_of(work: Path) -> dict[str, tuple[str, str]]:
+    """The Slurm jobs that run in ``work`` (the local Slurm may hold other
+    jobs): id -> (state, comment), finished ones included while Slurm keeps
+    them (MinJobAge)."""
+    out = subprocess.run(["squeue", "-h", "--states=all", "-o", "%i|%T|%Z|%k"], capture_output=True, text=True,
+                         timeout=30, check=True).stdout
+    rows = (line.split("|", 3) for line in out.splitlines())
+    return {job: (state, comment) for job, state, workdir, comment in rows if workdir == str(work)}
+
+
+def assert_slurm_alive(state: Path, log: Path):
+    """Fail, rather than wait, if the daemons the fixture started are gone: a
+    Slurm restarted meanwhile (tools/slurm/start.sh stops an earlier one) has
+    forgotten the jobs, and the plugin, which takes a job squeue does not list
+    for one not yet queued, would wait for them for ever."""
+    started = state / "started"
+    daemons = dict(line.split() for line in started.read_text().splitlines()) if started.exists() else {}
+    gone = [name for name in ("slurmctld", "slurmd") if not Path(f"/proc/{daemons.get(name, 'none')}").exists()]
+    if gone:
+        pytest.fail(f"the test's Slurm lost {gone} (stopped or restarted by someone else?):\n{log.read_text()[-3000:]}")
+
+
+def stop_snakemake(proc: subprocess.Popen):
+    """End a Snakemake run that is still going: SIGTERM (it cancels its Slurm
+    jobs and ends its local ones), then SIGKILL to its process group."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_cancelled_training_resumes_on_slurm(slurm, tmp_path):
+    """A training job cancelled with scancel after some epochs is re-submitted
+    by the profile's retries and resumes from its checkpoint, ending with the
+    training file of an uninterrupted local run, bit for bit."""
+    from afterkernel.training.checkpoint import checkpoint_path
+
+    wf = copy_workflow(tmp_path / "workflow") / "Snakefile"
+    config = str(resumed_training_config(tmp_path / "resumed.yaml"))
+    target = f"results/training/{RESUMED}.h5"
+    reference, work = tmp_path / "whole", tmp_path / "slurm-run"
+    checkpoint = checkpoint_path(work / target)
+    runs = {}  # name -> (process, log): the local reference runs beside the Slurm run (one thread each)
+    for name, args in (("whole", ("--cores", "2")),
+                       ("slurm-run", ("--workflow-profile", str(PROFILES / "slurm"), "--cores", "2",
+                                      "--slurm-status-command", "squeue", "--slurm-no-account",
+                                      "--slurm-init-seconds-before-status-checks", "2",
+                                      "--slurm-keep-successful-logs"))):
+        (tmp_path / name).mkdir()
+        log = tmp_path / f"{name}.log"
+        with open(log, "w") as out:
+            runs[name] = subprocess.Popen(
+                snakemake_command(tmp_path / name, "--configfile", config, *args, target, snakefile=wf),
+                cwd=tmp_path / name, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                env=SNAKEMAKE_ENV), log
+    (proc, log), start = runs["slurm-run"], time.monotonic()
+    try:
+        # The training job runs and has stored at least two epochs: cancel it.
+        deadline = start + 120
+        while True:
+            train = [job for job, (state, comment) in jobs_of(work).items()
+                     if state == "RUNNING" and comment.startswith("rule_train_")]
+            stored = checkpoint_epoch(checkpoint)
+            if train and stored >= 2:
+                break
+            assert_slurm_alive(slurm, log)
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"no running training job with a checkpoint after {time.monotonic() - start:.0f} s "
+                            f"(snakemake: {proc.poll()}):\n{log.read_text()[-5000:]}\njobs: {jobs_of(work)}")
+            time.sleep(0.2)
+        assert len(train) == 1, train
+        (cancelled,) = train
+        subprocess.run(["scancel", cancelled], check=True, timeout=30)
+        print(f"cancelled Slurm job {cancelled} at epoch {stored}, {time.monotonic() - start:.0f} s after the start")
+
+        # Snakemake sees the job CANCELLED, re-submits it (profile: retries) and finishes.
+        noticed = f"SLURM-job '{cancelled}' failed, SLURM status is: 'CANCELLED'"
+        deadline = time.monotonic() + 150
+        while proc.poll() is None:
+            assert_slurm_alive(slurm, log)
+            if noticed not in log.read_text() and cancelled not in jobs_of(work):
+                pytest.fail(f"Slurm forgot job {cancelled} before Snakemake saw it cancelled (the plugin takes a "
+                            f"job squeue does not list for one not yet queued):\n{log.read_text()[-5000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"snakemake still running 150 s after the cancel:\n{log.read_text()[-5000:]}\n"
+                            f"jobs: {jobs_of(work)}")
+            time.sleep(1)
+        whole, whole_log = runs["whole"]
+        try:
+            whole.wait(timeout=max(1.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the local reference run did not finish in time:\n{whole_log.read_text()[-5000:]}")
+    finally:
+        for run, _ in runs.values():
+            stop_snakemake(run)
+        try:  # what the stopped run left in the queue (only this test's jobs)
+            left = [job for job, (state, _) in jobs_of(work).items() if state in ("PENDING", "RUNNING")]
+        except subprocess.SubprocessError:  # Slurm itself is gone: nothing to cancel
+            left = []
+        if left:
+            subprocess.run(["scancel", *left], timeout=30)
+    assert whole.returncode == 0, whole_log.read_text()[-5000:]
+    out = log.read_text()
+    assert proc.returncode == 0, out[-5000:]
+    print(f"cancelled and resumed training on Slurm: {time.monotonic() - start:.0f} s")
+
+    assert noticed in out, out[-5000:]
+    submitted = re.findall(r"Job \d+ has been submitted with SLURM jobid (\d+)", out)
+    finished = {line.split("JobId=")[1].split()[0]: line.split("JobState=")[1].split()[0]
+                for line in (slurm / "jobcomp.log").read_text().splitlines() if f"WorkDir={work} " in line}
+    assert finished.pop(cancelled) == "CANCELLED" and cancelled in submitted, (cancelled, submitted, finished)
+    assert set(finished.values()) == {"COMPLETED"} and len(finished) == len(submitted) - 1, (submitted, finished)
+
+    job_log = (work / "logs" / "training" / f"{RESUMED}.log").read_text()
+    assert "resuming from epoch " in job_log, job_log[-3000:]
+    resumed_at = int(job_log.split("resuming from epoch ")[1].split()[0])
+    assert stored <= resumed_at < RESUMED_EPOCHS, (stored, resumed_at, job_log[-3000:])
+    assert not checkpoint.exists(), "the checkpoint outlived the finished training"
+    assert h5_content(work / target) == h5_content(reference / target)

@@ -17,7 +17,7 @@ from typing import Mapping
 
 from afterkernel import cost, plan
 from afterkernel.config import load
-from afterkernel.figures import FIGURES
+from afterkernel.figures import drawn_figures
 
 #: jobs queued or running at once in the cluster profiles (``jobs: 100``):
 #: at most this many temporary Gram files exist together
@@ -56,7 +56,7 @@ def estimate(config: Mapping, gpu: bool = False) -> list[RuleCost]:
     snapshots = plan.kernel_snapshots(config)
     rows = plan.table_rows(config)
     kernels = [cost.kernel_cost(config, run, snaps) for run, snaps in kernel_runs.items()]
-    figures = sum(1 for spec in FIGURES.values() if spec.study in config["studies"])
+    figures = len(drawn_figures(config["studies"]))
     keep = bool(config["kernels"]["keep_grams"])
     return [
         _sum("prepare_data", [cost.data_cost(config, p) for p in config["problems"]]),

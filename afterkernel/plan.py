@@ -138,6 +138,11 @@ def figure_caption_file(stem: str, root: str = RESULTS) -> str:
     return result_file("figures", f"{stem}.rst", root)
 
 
+def other_pairs_stem(stem: str) -> str:
+    """The stem of figure ``stem`` drawn for the pairs the paper does not show."""
+    return f"{stem}_other_pairs"
+
+
 # --------------------------------------------------------------------------
 # the study's runs and rows
 

@@ -1,20 +1,22 @@
-# Figures 1-16 of the paper, one rule each (figure_fig01 ... figure_fig16),
-# drawn from the summary table. The registry (afterkernel.figures.FIGURES)
-# holds each figure's file stem, study, report category and caption; importing
-# it imports neither matplotlib nor pandas.
+# Figures 1-20, one rule each (figure_fig01 ... figure_fig20), drawn from the
+# summary table, and the same figures for the pairs the paper does not show
+# (figure_fig01_other ...). The registry (afterkernel.figures) holds each
+# figure's file stem, study, report category and caption; importing it
+# imports neither matplotlib nor pandas.
 
 import os
 
-from afterkernel.figures import FIGURES
+from afterkernel.figures import FIGURES, OTHER_PAIRS, drawn_figures
 
 
 def get_figure_outputs():
-    """PNG and SVG of every figure whose study the config runs."""
-    return [path for spec in FIGURES.values() if spec.study in config["studies"]
-            for path in ak_plan.figure_files(spec.stem)]
+    """PNG and SVG of every figure the config's studies draw: the paper's
+    figures where a study has the paper's pairs, the other-pairs figures
+    where it has others."""
+    return [path for spec in drawn_figures(config["studies"]) for path in ak_plan.figure_files(spec.stem)]
 
 
-for _fig in FIGURES.values():
+for _fig in [*FIGURES.values(), *OTHER_PAIRS.values()]:
     _png, _svg = ak_plan.figure_files(_fig.stem)
     _caption = ak_plan.figure_caption_file(_fig.stem)
 
@@ -25,8 +27,9 @@ for _fig in FIGURES.values():
         input:
             summary=ak_plan.table_file("summary.csv"),
         output:
-            # the caption is written with the figure, from the registry; absolute,
-            # because Snakemake joins a relative caption path to rules/
+            # the caption (with the panel index) is written with the figure, from
+            # the registry; absolute, because Snakemake joins a relative caption
+            # path to rules/
             png=report(_png, caption=os.path.abspath(_caption), category=_fig.category),
             svg=_svg,
             caption=_caption,

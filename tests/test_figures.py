@@ -200,11 +200,11 @@ def test_panels_follow_the_paper(full_summary):
     c = f2.panels(full_summary)[0].curves[0]
     assert P.curve_data(full_summary, f2, c)["x"].max() == 200
     assert P.curve_data(full_summary, f3, c)["x"].tolist() == [0, 1, 3, 10]
-    # Figure 15: x is the number of parameters, curves per family and epoch count
+    # Figure 15: x is the number of parameters, curves per family and epoch count (the paper has
+    # no fully connected net on CIFAR-10)
     f15 = F.FIGURES["fig15"]
     curves = f15.panels(full_summary)[1].curves
-    assert {(c.hue, c.dash) for c in curves} == {(F.arch_label(f), F.epochs_label(e))
-                                                 for f in ("vgg", "fc") for e in (10, 100, 200)}
+    assert {(c.hue, c.dash) for c in curves} == {(F.arch_label("vgg"), F.epochs_label(e)) for e in (10, 100, 200)}
     d = P.curve_data(full_summary, f15, next(c for c in curves if c.hue == "VGG-like"))
     assert d["x"].tolist() == pytest.approx([45527 * 1.02, 60171 * 1.02, 80426 * 1.02, 99866 * 1.02])
     mnist = f15.panels(full_summary)[0].curves
@@ -295,10 +295,17 @@ def test_render_is_deterministic(full_summary, tmp_path):
 # report captions
 
 
+ALL_SPECS = {**F.FIGURES, **F.OTHER_PAIRS}
+#: a panel index with what a title may hold (commas, quotes, "(b)", a name ending in "_")
+INDEX = pd.DataFrame([["(a) tiny, shapes-square-cross", "shapes-square-cross", "tiny", 2, 4, 1, 1, "drawn"],
+                      ['(b) "wide_", mnist-3v8', "mnist-3v8", "wide_", 0, 0, 0, 0, F.NOT_IN_CONFIG]],
+                     columns=P.PANEL_INDEX_COLUMNS)
+
+
 def report_captions() -> dict[str, str]:
-    """Each figure's report caption as the figure rule writes it."""
-    return {k: captions.report_caption(spec, plan.figure_files(spec.stem)[0], plan.table_file("summary.csv"))
-            for k, spec in F.FIGURES.items()}
+    """Each figure's report caption as the figure rule writes it (panel index :data:`INDEX`)."""
+    return {k: captions.report_caption(spec, plan.figure_files(spec.stem)[0], plan.table_file("summary.csv"), INDEX)
+            for k, spec in ALL_SPECS.items()}
 
 
 def test_captions_render(default_config):
@@ -313,13 +320,16 @@ def test_captions_render(default_config):
     env = jinja2.Environment()
     snakemake = type("S", (), {"config": default_config})()
     for k, text in report_captions().items():
-        spec = F.FIGURES[k]
-        assert spec.title in text, k
+        spec = ALL_SPECS[k]
+        assert spec.title in text and spec.label in text, k
         out = env.from_string(text).render(snakemake=snakemake)
         assert "mnist-3v8" in out or "seeds" in out
         html = publish_parts(out, writer="html",
                              settings_overrides={"report_level": 2, "halt_level": 2})["body"]
         assert "system-message" not in html, k
+        # the panel index is a table: one row per panel and pair, the header first
+        assert html.count("<tr") == 3 and "(a) tiny, shapes-square-cross</td>" in html, k
+        assert "&quot;wide_&quot;, mnist-3v8</td>" in html and f"{F.NOT_IN_CONFIG}</td>" in html, k
     for name in ("metrics", "summary"):
         text = (ROOT / "report" / f"{name}.rst").read_text()
         publish_parts(env.from_string(text).render(snakemake=snakemake), writer="html",
@@ -328,14 +338,16 @@ def test_captions_render(default_config):
 
 def test_captions_say_what_the_figures_mark():
     text = report_captions()
-    for k, spec in F.FIGURES.items():
+    for k, spec in ALL_SPECS.items():
         assert f"``{plan.figure_files(spec.stem)[0]}``" in text[k] and f"rule ``{spec.rule}``" in text[k]
         assert ("Hollow SVM markers" in text[k]) == spec.svm_errors, k
         assert ("hollow markers: not every run reached the target" in text[k]) == (spec.study == "learning_rate")
         assert ("shaded band" in text[k]) == (spec.x == "epoch"), k
         assert ("a seeded sample of" in text[k]) == (spec.study != "width"), k
-        assert ("Augmentation: random rotations" in text[k]) == (k in ("fig08", "fig14", "fig16")), k
-    assert {k for k in text if "network at epoch 0" in text[k]} == {"fig02", "fig03", "fig16"}
+        assert ("Augmentation: random rotations" in text[k]) == (spec.paper_fig in ("fig08", "fig14", "fig16")), k
+        assert ("that the paper's figures do not show" in text[k]) == (spec.pairs == F.OTHER), k
+    assert {k for k in text if "network at epoch 0" in text[k]} == {
+        f"{k}{other}" for k in ("fig02", "fig03", "fig16") for other in ("", "_other")}
 
 
 def test_figure_files_are_written_atomically_with_usual_permissions(full_summary, tmp_path):
@@ -350,7 +362,9 @@ def test_figure_files_are_written_atomically_with_usual_permissions(full_summary
     for name in ("f.png", "f.svg", "f.rst"):
         assert (out / name).stat().st_mode & 0o777 == 0o644, name
     assert sorted(p.name for p in out.iterdir()) == ["f.png", "f.rst", "f.svg"]  # no temporary left
-    assert (out / "f.rst").read_text() == captions.report_caption(F.FIGURES["fig12"], str(out / "f.png"), str(csv))
+    index = D.figure_of(F.FIGURES["fig12"], full_summary)[2]
+    assert (out / "f.rst").read_text() == captions.report_caption(F.FIGURES["fig12"], str(out / "f.png"), str(csv),
+                                                                  index)
     with pytest.raises(ValueError):  # a caption names the summary's path
         D.draw_figure(full_summary, "fig12", out / "g.png", caption=out / "g.rst", dpi=DPI)
     assert not (out / "g.rst").exists() and not (out / "g.png").exists()  # checked before drawing

@@ -1,7 +1,8 @@
 """Your own data and networks (README, "Your own data and networks"): every
 source to the same problem file, the errors at planning (named, before any
-job), user modules in the code hashes, and the worked example
-(configs/examples/own-data.yaml) planned and run."""
+job), user modules in the code hashes, a replaced data file re-running
+exactly its problem, and the worked example (configs/examples/own-data.yaml)
+planned and run, its pair in the figures and the claims table."""
 
 from __future__ import annotations
 
@@ -13,14 +14,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from afterkernel import config as C
 from afterkernel import models
+from afterkernel import plan
+from afterkernel.figures import drawn_figures
 from afterkernel.codehash import script_code_hash
 from afterkernel.data import DataError, load_problem, prepare_problem_file, read_problem
 from afterkernel.data.catalog import CIFAR100_COARSE, CIFAR100_FINE, KNOWN
 from afterkernel.data.planning import CapWarning, problem_inputs
 from micro import copy_workflow, snakemake
+from test_figures_other_pairs import caption_index
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "configs" / "examples"
@@ -235,11 +240,64 @@ def _jobs(out: str) -> dict[str, int]:
     return counts
 
 
+def _example_figures():
+    """The figures the example draws: its pair is not the paper's, so the other-pairs figures of its study."""
+    studies = yaml.safe_load((EXAMPLE / "own-data.yaml").read_text())["studies"]
+    return drawn_figures(studies)
+
+
 def test_example_plans_its_jobs(tmp_path):
     work = _example_copy(tmp_path / "w")
     counts = _jobs(snakemake(work, "-n", "--configfile", "configs/examples/own-data.yaml").stdout)
     assert counts["prepare_data"] == counts["train"] == counts["kernel"] == 1
-    assert counts["svm"] == 4 and any(rule.startswith("figure_") for rule in counts)
+    figures = {rule for rule in counts if rule.startswith("figure_")}
+    assert counts["svm"] == 4 and figures == {spec.rule for spec in _example_figures()}
+    assert len(figures) == 12 and all(rule.endswith("_other") for rule in figures)
+
+
+def _planned(work: Path, *args: str) -> list[tuple[str, str]]:
+    """The (rule, wildcards) of every job a dry run plans."""
+    jobs = []
+    for line in snakemake(work, "-n", *args).stdout.splitlines():
+        line = line.strip()
+        if line.startswith(("rule ", "localrule ")) and line.endswith(":"):
+            jobs.append([line.split()[1][:-1], ""])
+        elif line.startswith("wildcards:") and jobs:
+            jobs[-1][1] = line.removeprefix("wildcards:").strip()
+    return sorted(map(tuple, jobs))
+
+
+@pytest.mark.slow
+def test_replaced_data_file_reruns_exactly_its_problem(tmp_path):
+    """Two npz data sets, one problem each, every output up to date (made and
+    touched in order, no job run): new bytes in one file plan that problem's
+    prepare_data, train, kernel and SVM jobs and what reads the tables, nothing
+    of the other problem."""
+    work = copy_workflow(tmp_path / "w")
+    for i, name in enumerate(("left", "right")):
+        np.savez(work / f"{name}.npz", **_arrays(shape=(8, 8), n=(4, 2), classes=2, seed=i))
+    config = {"datasets": {n: {"source": "npz", "path": f"{n}.npz"} for n in ("left", "right")},
+              "problems": ["left-0v1", "right-0v1"], "seeds": [0],
+              "architectures": {"small": {"type": "fc", "widths": [2]}}, "kernels": {"test_sample": 4},
+              "studies": {"epochs": {"pairs": [["left-0v1", "small"], ["right-0v1", "small"]], "epochs": [0, 1],
+                                     "augmentation": [False]}}}
+    (work / "two.yaml").write_text(yaml.safe_dump(config))
+    args = ("--configfile", "two.yaml")
+    summary = snakemake(work, *args, "--summary").stdout.splitlines()[1:]
+    for line in summary:  # path, date, rule, log, status, plan
+        path = work / line.split("\t")[0]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+    snakemake(work, *args, "--touch", "--cores", "1")  # every output newer than its inputs
+    everything = _planned(work, *args, "--forceall")
+    assert _planned(work, *args) == []
+    arrays = dict(np.load(work / "left.npz"))
+    np.savez(work / "left.npz", **{**arrays, "x_train": 255 - arrays["x_train"]})
+    runs = ("prepare_data", "train", "kernel", "svm")
+    want = [(rule, wc) for rule, wc in everything if rule not in runs or "problem=left-0v1" in wc]
+    assert _planned(work, *args) == want
+    assert {rule for rule, _ in want} >= {*runs, "aggregate", "claims", "all"}
+    assert [wc for rule, wc in want if rule == "prepare_data"] == ["problem=left-0v1"]
 
 
 def test_bad_input_stops_before_any_job(tmp_path):
@@ -265,7 +323,15 @@ def test_example_end_to_end_and_module_edit(tmp_path):
     mine = metrics[(metrics["problem"] == "shapes-square-cross") & (metrics["architecture"] == "tiny")]
     assert sorted(mine["epoch"].unique()) == [0, 2]
     claims = pd.read_csv(work / "results" / "tables" / "claims.csv")
-    assert ((claims["problem"] == "shapes-square-cross") & (claims["architecture"] == "tiny")).any()
+    mine = claims[(claims["problem"] == "shapes-square-cross") & (claims["architecture"] == "tiny")]
+    # the claims of any pair; the example's epochs 0 and 2 (one seed) measure those of epoch 0 vs the last
+    assert {"C3", "C6", "L1", "L2"} <= set(mine["claim"])
+    assert set(mine.loc[mine["claim"] == "L2", "n_seeds"]) == {1}
+    for spec in _example_figures():  # the pair's panels, from each figure's panel index
+        assert (work / plan.figure_files(spec.stem)[0]).stat().st_size > 5000, spec.stem
+        index = caption_index((work / plan.figure_caption_file(spec.stem)).read_text())
+        assert {(r["problem"], r["network"], r["status"], r["seeds"]) for r in index} == {
+            ("shapes-square-cross", "tiny", "drawn", "1")}, (spec.stem, index)
     assert "Nothing to be done" in snakemake(work, "-n", *args).stdout
     nets = work / "configs" / "examples" / "mynets.py"
     nets.write_text(nets.read_text() + "\n# only a comment\n")

@@ -1,7 +1,9 @@
-"""Figures 1-16 of the paper and 17-20 beyond it, drawn from the summary table.
+"""Figures 1-16 of the paper and 17-20 beyond it, drawn from the summary table,
+for the paper's pairs and, figure by figure, for every other pair of a study.
 
-- :mod:`~afterkernel.figures.registry`: what each figure is (:data:`FIGURES`),
-  the specs of its panels and curves, the labels. Cheap to import: this
+- :mod:`~afterkernel.figures.registry`: what each figure is (:data:`FIGURES`,
+  :data:`OTHER_PAIRS`), which a config draws (:func:`drawn_figures`), the
+  specs of its panels and curves, the labels. Cheap to import: this
   package imports only the registry, so the workflow can read it at every
   parse.
 - :mod:`~afterkernel.figures.captions`: each figure's report caption.
@@ -11,6 +13,8 @@
   (:func:`~afterkernel.figures.draw.draw_figure`); import it to draw.
 """
 
-from afterkernel.figures.registry import FIGURES, Curve, FigureSpec, Panel, index_markdown
+from afterkernel.figures.registry import (FIGURES, OTHER_PAIRS, Curve, FigureSpec, Panel, drawn_figures,
+                                          index_markdown, paper_pair)
 
-__all__ = ["FIGURES", "Curve", "FigureSpec", "Panel", "index_markdown"]
+__all__ = ["FIGURES", "OTHER_PAIRS", "Curve", "FigureSpec", "Panel", "drawn_figures", "index_markdown",
+           "paper_pair"]

@@ -1,16 +1,17 @@
 """Drawing Figures 1-20 with matplotlib, and the figure job.
 
 :func:`draw_figure` reads the summary table, draws one figure and writes it
-as PNG and SVG (and its report caption), atomically. Each curve is the mean
-over seeds; vs epochs a line with a shaded band, vs learning rate or number
-of parameters a line with error bars, band and bars being the 95 %
-t-interval of the mean (absent with fewer than two seeds). Learning-rate
-axes are logarithmic. Colours, line styles and markers each encode one
-variable of the panel and the legend lists each variable's levels once.
-Hollow markers flag points where some seed's kernel was not separable, its
-solver stopped early or its run missed the loss target. A panel with no rows
-in the summary says "not in this config" instead of failing; one whose rows
-hold no finite value (every run diverged) says so.
+as PNG and SVG (and its report caption, which lists what each panel drew),
+atomically. Each curve is the mean over seeds; vs epochs a line with a
+shaded band, vs learning rate or number of parameters a line with error
+bars, band and bars being the 95 % t-interval of the mean (absent with fewer
+than two seeds). Learning-rate axes are logarithmic. Colours, line styles
+and markers each encode one variable of the panel and the legend lists each
+variable's levels once. Hollow markers flag points where some seed's kernel
+was not separable, its solver stopped early or its run missed the loss
+target. A panel with no rows in the summary says "not in this config"
+instead of failing; one whose rows hold no finite value (every run diverged)
+says so.
 
 The figures use matplotlib's Agg canvas directly (no pyplot state), a fixed
 SVG hash salt and no dates in the files, so the same summary gives the same
@@ -37,8 +38,8 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, NullLocator
 
 from afterkernel.aggregate import read_summary
 from afterkernel.figures.captions import report_caption
-from afterkernel.figures.points import curve_data, panel_status, with_family
-from afterkernel.figures.registry import FIGURES, X_LABELS, Curve, FigureSpec, Panel
+from afterkernel.figures.points import PANEL_INDEX_COLUMNS, curve_data, panel_index, panel_status, with_family
+from afterkernel.figures.registry import FIGURES, OTHER_PAIRS, X_LABELS, Curve, FigureSpec, Panel
 from afterkernel.io import atomic_file, atomic_write_text
 from afterkernel.vocabulary import CONJUGATE
 
@@ -134,9 +135,11 @@ def _unreached_note(summary: pd.DataFrame, training: dict | None) -> str:
     return f"{missed} of {total} learning-rate runs did not reach {within}"
 
 
-def figure_of(spec: FigureSpec, summary: pd.DataFrame, training: dict | None = None) -> tuple[Figure, list[str]]:
-    """Figure ``spec`` drawn from the summary table, and the notes of the
-    panels drawn empty. ``training``: the config's ``loss_target`` and
+def figure_of(spec: FigureSpec, summary: pd.DataFrame,
+              training: dict | None = None) -> tuple[Figure, list[str], pd.DataFrame]:
+    """Figure ``spec`` drawn from the summary table, the notes of the panels
+    drawn empty and the panel index (:func:`~afterkernel.figures.points.panel_index`
+    of every panel). ``training``: the config's ``loss_target`` and
     ``max_epochs``, for the note on unreached targets."""
     summary = with_family(summary)
     panels = spec.panels(summary)
@@ -149,32 +152,33 @@ def figure_of(spec: FigureSpec, summary: pd.DataFrame, training: dict | None = N
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
         for ax in axes[len(panels):]:
             ax.set_axis_off()
-        notes = []
+        notes, index = [], []
         drawn = _Drawn()
         for ax, panel in zip(axes, panels):
-            note = _draw_panel(ax, spec, panel, summary, styles, drawn)
+            data = {c: curve_data(summary, spec, c) for c in panel.curves}
+            note = _draw_panel(ax, spec, panel, data, summary, styles, drawn)
             if note is not None:
                 notes.append(f"{panel.title}: {note}")
+            index += panel_index(summary, spec, panel, data)
         band = "shaded band" if spec.x == "epoch" else "error bars"
         lines = [f"{_seed_note(drawn.counts) or 'mean over seeds'}; {band}: 95 % t-interval of the mean"]
         if "unreached" in drawn.flags:
             lines.append(_unreached_note(summary, training))
         footnote = "\n".join(line for line in lines if line)
-        fig.suptitle(textwrap.fill(f"Figure {spec.number}: {spec.title}", int(width * 11)), fontsize=11)
+        fig.suptitle(textwrap.fill(f"{spec.label}: {spec.title}", int(width * 11)), fontsize=11)
         fig.supxlabel(footnote, fontsize=7, color="0.35", x=0.99, ha="right")
-    return fig, notes
+    return fig, notes, pd.DataFrame(index, columns=PANEL_INDEX_COLUMNS)
 
 
 # --------------------------------------------------------------------------
 # a panel
 
 
-def _draw_panel(ax, spec: FigureSpec, panel: Panel, summary: pd.DataFrame, styles: _Styles,
-                drawn: _Drawn) -> str | None:
-    """Draw ``panel`` on ``ax`` (recording seed counts and flags in
-    ``drawn``); return the note drawn instead, if any."""
+def _draw_panel(ax, spec: FigureSpec, panel: Panel, data: dict[Curve, pd.DataFrame], summary: pd.DataFrame,
+                styles: _Styles, drawn: _Drawn) -> str | None:
+    """Draw ``panel``, whose curves' points are ``data``, on ``ax`` (recording
+    seed counts and flags in ``drawn``); return the note drawn instead, if any."""
     ax.set_title(panel.title, loc="left")
-    data = {c: curve_data(summary, spec, c) for c in panel.curves}
     note = panel_status(summary, spec, panel, data)
     if note is not None:
         ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", color="0.4",
@@ -263,6 +267,8 @@ def _format_x_axis(ax, x: str, ticks: list[float]) -> None:
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         span = max(ticks[-1], 1.0)
         ax.set_xlim(ticks[0] - 0.02 * span, ticks[-1] + 0.02 * span)
+        if len(ticks) == 1:  # the locator would label fractions around the one epoch
+            ax.set_xticks(ticks)
 
 
 def _sparse_labels(ticks: Sequence[float], decades: float, axis_inches: float = 3.2,
@@ -335,9 +341,10 @@ def _legend(ax, drawn: Sequence[Curve], styles: _Styles, flags: set[str] = froze
 
 
 def _spec(fig: str) -> FigureSpec:
-    if fig not in FIGURES:
-        raise KeyError(f"unknown figure {fig!r}; known: {', '.join(FIGURES)}")
-    return FIGURES[fig]
+    specs = {**FIGURES, **OTHER_PAIRS}
+    if fig not in specs:
+        raise KeyError(f"unknown figure {fig!r}; known: {', '.join(specs)}")
+    return specs[fig]
 
 
 def _save(fig: Figure, path: str | os.PathLike, fmt: str, **kwargs: Any) -> None:
@@ -348,27 +355,28 @@ def _save(fig: Figure, path: str | os.PathLike, fmt: str, **kwargs: Any) -> None
 def draw_figure(summary: pd.DataFrame | str | os.PathLike, fig: str, png: str | os.PathLike | None = None,
                 svg: str | os.PathLike | None = None, caption: str | os.PathLike | None = None,
                 training: dict | None = None, dpi: int = 150) -> list[str]:
-    """Draw figure ``fig`` (``"fig01"`` ...) from ``summary`` (the summary
-    table or the path of ``summary.csv``) into ``png`` and/or ``svg``, and
-    write its report caption (:func:`~afterkernel.figures.captions.report_caption`,
-    naming ``png`` and the summary's path) to ``caption``; every file is
+    """Draw figure ``fig`` (``"fig01"`` ..., ``"fig01_other"`` ...) from
+    ``summary`` (the summary table or the path of ``summary.csv``) into
+    ``png`` and/or ``svg``, and write its report caption
+    (:func:`~afterkernel.figures.captions.report_caption`, naming ``png`` and
+    the summary's path, with the panel index) to ``caption``; every file is
     written atomically. ``training`` (``loss_target``, ``max_epochs``) words
     the note on unreached targets. Returns the notes of the panels drawn
     empty (also logged)."""
     spec = _spec(fig)
     if caption is not None and (png is None or isinstance(summary, pd.DataFrame)):
         raise ValueError("a report caption names the PNG and the summary's path: give both")
-    log.info("Figure %d (%s): %s, from %s", spec.number, fig, spec.title,
+    log.info("%s (%s): %s, from %s", spec.label, fig, spec.title,
              "a table" if isinstance(summary, pd.DataFrame) else summary)
     table = summary if isinstance(summary, pd.DataFrame) else read_summary(summary)
-    figure, notes = figure_of(spec, table, training)
+    figure, notes, index = figure_of(spec, table, training)
     with matplotlib.rc_context(_rc()):
         if png is not None:
             _save(figure, png, "png", dpi=dpi, metadata={"Software": None})
         if svg is not None:
             _save(figure, svg, "svg", metadata={"Date": None, "Creator": None})
     if caption is not None:
-        atomic_write_text(caption, report_caption(spec, str(png), str(summary)))
+        atomic_write_text(caption, report_caption(spec, str(png), str(summary), index))
     for note in notes:
         log.warning("panel %s", note)
     log.info("wrote %s", ", ".join(str(p) for p in (png, svg, caption) if p is not None))

@@ -5,13 +5,15 @@ one row per (study, problem, architecture, augmentation, learning rate,
 epoch, kernel, quantity) with the mean over seeds, its 95 % t-interval and
 the number of seeds. A :class:`~afterkernel.figures.registry.Curve` selects
 the rows of one quantity; :func:`curve_data` turns them into points and the
-flags drawn as hollow markers.
+flags drawn as hollow markers; :func:`panel_index` what a panel drew, pair by
+pair.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -109,3 +111,30 @@ def panel_status(summary: pd.DataFrame, spec: FigureSpec, panel: Panel,
     if any(matching_rows(summary, spec.study, c.where).any() for c in panel.curves):
         return NO_FINITE
     return NOT_IN_CONFIG
+
+
+DRAWN = "drawn"
+#: the columns of :func:`panel_index` (``network``: the architecture, or the width study's family)
+PANEL_INDEX_COLUMNS = ["panel", "problem", "network", "curves", "points", "min_seeds", "max_seeds", "status"]
+
+
+def panel_index(summary: pd.DataFrame, spec: FigureSpec, panel: Panel,
+                data: dict[Curve, pd.DataFrame]) -> list[dict[str, Any]]:
+    """One row per (problem, network) pair the panel's curves show (one
+    without a pair for a panel without curves): how many of its curves and
+    points were drawn, the fewest and most seeds per point, and ``drawn`` or
+    the note the panel shows instead (:func:`panel_status`). ``data``: the
+    curves' :func:`curve_data`."""
+    if not panel.curves:
+        return [dict(panel=panel.title, problem="", network="", curves=0, points=0, min_seeds=0, max_seeds=0,
+                     status=NOT_IN_CONFIG)]
+    out = []
+    for pair in dict.fromkeys(c.pair for c in panel.curves):
+        curves = tuple(c for c in panel.curves if c.pair == pair)
+        counts = [int(n) for c in curves for n in data[c]["count"]]
+        status = panel_status(summary, spec, replace(panel, curves=curves), data)
+        out.append(dict(panel=panel.title, problem=pair[0], network=pair[1],
+                        curves=sum(len(data[c]) > 0 for c in curves), points=len(counts),
+                        min_seeds=min(counts, default=0), max_seeds=max(counts, default=0),
+                        status=DRAWN if status is None else status.replace("\n", " ")))
+    return out

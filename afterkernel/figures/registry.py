@@ -12,18 +12,21 @@ Cheap to import (no matplotlib, pandas or h5py): ``rules/figures.smk``
 imports the registry at every parse of the workflow. Where a figure's files
 go is the workflow's business (:func:`afterkernel.plan.figure_files`).
 
-Problems and architectures are those of the paper's figures: MNIST problems
-are every ``mnist-*`` problem of the study (the paper's 3-vs-8 and 5-vs-6),
-``cifar10-cat-dog``; architectures ``vgg``, ``fc``, ``mega-vgg`` (the
-config's names). Other pairs of a config appear in the tables only.
+The paper's pairs (:func:`paper_pair`) are drawn in the paper's layout: the
+networks ``vgg``, ``fc`` and ``mega-vgg`` (the config's names) on every
+``mnist-*`` problem of the study (the paper's 3-vs-8 and 5-vs-6) and ``vgg``
+on ``cifar10-cat-dog``. Every other (problem, network) pair of a study gets
+the same figures again, one panel (or a row of panels) per pair: the specs of
+:data:`OTHER_PAIRS`, drawn when the config's study has such a pair
+(:func:`drawn_figures`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from afterkernel.plan import figure_files
+from afterkernel.plan import figure_files, other_pairs_stem
 from afterkernel.vocabulary import AFTER, CONJUGATE
 
 if TYPE_CHECKING:
@@ -46,6 +49,15 @@ X_LABELS = {"epoch": "Kernel training epochs", "learning_rate": "Learning rate",
             "n_params": "Number of parameters", "eigen_index": "Eigenvalue index i (train Gram)"}
 NOT_IN_CONFIG = "not in this config"
 NO_FINITE = "no finite values\n(all runs diverged)"
+NO_OTHER_PAIRS = "no pairs beyond the paper's"
+PAPER = "paper"  # FigureSpec.pairs: the paper's pairs, in the paper's layout
+OTHER = "other"  # every other pair, a panel (or a row of panels) each
+
+
+def paper_pair(problem: str, network: str) -> bool:
+    """Whether the paper's figures show ``(problem, network)`` (``network``:
+    an architecture, or a width-study family)."""
+    return (problem.startswith("mnist-") and network in (VGG, FC, MEGA)) or (problem, network) == (CIFAR, VGG)
 
 
 def problem_label(problem: str, short: bool = False) -> str:
@@ -89,6 +101,12 @@ class Curve:
     dash: str | None = None
     marker: str | None = None
 
+    @property
+    def pair(self) -> tuple[str, str]:
+        """The (problem, network) it draws; the network is the width study's family where it has one."""
+        where = dict(self.where)
+        return where["problem"], where.get("architecture", where.get("family"))
+
 
 def curve(quantity: str, hue: str, dash: str | None = None, marker: str | None = None, **where: Any) -> Curve:
     return Curve(quantity, tuple(sorted(where.items())), hue, dash, marker)
@@ -115,17 +133,28 @@ class FigureSpec:
     ylabel: str
     svm_errors: bool = False  # draws SVM test errors (hollow where a kernel is not separable)
     max_epoch: float | None = None
+    pairs: str = PAPER  # PAPER | OTHER
 
     @property
     def rule(self) -> str:
         return f"figure_{self.fig}"
 
-    def panels(self, summary: pd.DataFrame) -> list[Panel]:
-        """The figure's panels for the problems of ``summary`` (the summary
-        table, long format): :data:`afterkernel.figures.panels.PANELS`."""
-        from afterkernel.figures.panels import PANELS  # imports pandas: only when drawing
+    @property
+    def paper_fig(self) -> str:
+        """The id of the paper's figure it is or repeats for other pairs: ``"fig02"``."""
+        return f"fig{self.number:02d}"
 
-        return PANELS[self.fig](summary)
+    @property
+    def label(self) -> str:
+        """How the figure names itself: "Figure 2", "Figure 2, other pairs"."""
+        return f"Figure {self.number}" + (", other pairs" if self.pairs == OTHER else "")
+
+    def panels(self, summary: pd.DataFrame) -> list[Panel]:
+        """The figure's panels for the pairs of ``summary`` (the summary
+        table, long format): :func:`afterkernel.figures.panels.figure_panels`."""
+        from afterkernel.figures.panels import figure_panels  # imports pandas: only when drawing
+
+        return figure_panels(self, summary)
 
 
 _FIVE_TEXT = ("(a) VGG-like, MNIST 3-vs-8; (b) VGG-like, MNIST 5-vs-6; (c) fully connected, MNIST 3-vs-8; "
@@ -243,8 +272,8 @@ _SPECS = [
                  "and not drawn."),
     dict(stem="spectrum_vs_epochs", study="epochs", category=BEYOND, x="eigen_index",
          ylabel="λ_i / trace (log)", title="Spectrum of the kernel's train Gram matrix, one line per epoch",
-         caption=f"{_BEYOND}The largest eigenvalues λ_1 ≥ λ_2 ≥ ... of the train Gram matrix (Lanczos, "
-                 "top 50 stored per snapshot; drawn at i = 1, 2, 3, 5, 10, 20, 50) divided by its trace, "
+         caption=f"{_BEYOND}The largest eigenvalues λ_1 ≥ λ_2 ≥ ... of the train Gram matrix (block Krylov; "
+                 "the conjugate kernel's exact, top 50 stored per snapshot; drawn at i = 1, 2, 3, 5, 10, 20, 50) divided by its trace, "
                  "log-log, one colour per snapshot epoch (0 = the FNTK), solid: after kernel, dashed: "
                  "conjugate kernel; one panel per (problem, network) of the epochs study without "
                  "augmentation. A spectrum that concentrates (Baratin et al. 2021) rises at small i and "
@@ -272,6 +301,42 @@ for _i, _spec in enumerate(_SPECS, start=1):
     _id = f"fig{_i:02d}"
     FIGURES[_id] = FigureSpec(fig=_id, number=_i, **{**_spec, "stem": f"{_id}_{_spec['stem']}"})
 del _i, _spec, _id
+
+_X_TEXT = {"epochs": _EPOCHS, "learning_rate": _LR,
+           "width": "as a function of the number of parameters, per number of training epochs"}
+_PAPER_PAIRS_TEXT = ("the VGG-like, fully connected and mega-VGG-like networks on MNIST problems, the VGG-like "
+                     "network on CIFAR-10 cats-vs-dogs")
+
+
+def _other_pairs_spec(spec: FigureSpec) -> FigureSpec:
+    """Figure ``spec`` for the pairs the paper does not show."""
+    network = "family" if spec.study == "width" else "network"
+    caption = (f"The quantities of Figure {spec.number} for each (problem, {network}) pair of this config's "
+               f"{STUDY_NAMES[spec.study]} that the paper's figures do not show (the paper's: "
+               f"{_PAPER_PAIRS_TEXT}; those are in Figure {spec.number}), {_X_TEXT[spec.study]}. Each pair has "
+               f"its own panel, or one per quantity where the figure has several, titled {network}, problem.")
+    if _OFF_SCALE in spec.caption:  # the same annotation
+        caption += f" {_OFF_SCALE}"
+    return replace(spec, fig=f"{spec.fig}_{OTHER}", stem=other_pairs_stem(spec.stem), caption=caption,
+                   pairs=OTHER)
+
+
+#: Figure id ("fig01_other" ...) -> the spec of that figure for the pairs the paper does not show.
+OTHER_PAIRS: dict[str, FigureSpec] = {s.fig: s for s in map(_other_pairs_spec, FIGURES.values())}
+
+
+def drawn_figures(studies: dict[str, dict]) -> list[FigureSpec]:
+    """The figures the config's ``studies`` draw: each figure of a study with
+    one of the paper's pairs, and its :data:`OTHER_PAIRS` figure when the
+    study has another pair."""
+    out = []
+    for fig, spec in FIGURES.items():
+        kinds = {paper_pair(*pair) for pair in studies.get(spec.study, {}).get("pairs", ())}
+        if True in kinds:
+            out.append(spec)
+        if False in kinds:
+            out.append(OTHER_PAIRS[f"{fig}_{OTHER}"])
+    return out
 
 
 def index_markdown() -> str:

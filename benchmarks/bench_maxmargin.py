@@ -218,18 +218,18 @@ def cached_kernels(directory: Path, net: str, epochs: int):
     return np.load(f"{stem}.train.npy"), np.load(f"{stem}.test_train.npy"), {"from": str(stem)}
 
 
-def gram_file_cases(spec: str, snapshots: list[str]):
+def gram_file_cases(spec: str, snapshots: list[str], kernels=("after", "conjugate")):
     """Yield (label, snapshot, kernel, K_train, K_test_train, y_train, y_test)
     from a study Gram file given as ``LABEL=PATH`` (``results/kernels/...gram.h5``
     with ``keep_grams: true``, or the kernel job's own output), for each of
-    ``snapshots`` and both kernels."""
+    ``snapshots`` and ``kernels``."""
     import h5py
 
     label, _, path = spec.partition("=")
     with h5py.File(path, "r") as f:
         y_train, y_test = f["y_train"][()], f["y_test"][()]
         for snapshot in snapshots:
-            for kernel in ("after", "conjugate"):
+            for kernel in kernels:
                 yield (label, snapshot, kernel, f[f"{snapshot}/{kernel}/train"][()],
                        f[f"{snapshot}/{kernel}/test_train"][()], y_train, y_test)
 
@@ -293,7 +293,7 @@ def compare_on_gram_files(args, repeats: int, date: str, sklearn_version: str):
     entries, details = [], {"date": date, "repeats": repeats, "sklearn": sklearn_version, "cases": []}
     for spec in args.gram_file:
         rows = []
-        for label, snapshot, kernel, k_train, k_test, y_train, y_test in gram_file_cases(spec, args.snapshots):
+        for label, snapshot, kernel, k_train, k_test, y_train, y_test in gram_file_cases(spec, args.snapshots, args.kernel):
             case = {"label": label, "snapshot": snapshot, "kernel": kernel, "n": int(len(y_train))}
             ours = {t: ours_case(k_train, k_test, y_train, y_test, "exact", 1e-4, repeats, args.max_seconds,
                                  args.max_iter, t) for t in (1, 2)}
@@ -371,6 +371,8 @@ def main(argv=None) -> int:
     ap.add_argument("--gram-file", action="append", metavar="LABEL=PATH",
                     help="a study Gram file (kernels of every snapshot); entries named by LABEL")
     ap.add_argument("--snapshots", nargs="+", default=["e0", "e3"], help="with --gram-file")
+    ap.add_argument("--kernel", nargs="+", default=["after", "conjugate"], choices=["after", "conjugate"],
+                    help="with --gram-file")
     ap.add_argument("--job-rss", action="append", default=[], metavar="NAME=LABEL",
                     help="with --gram-file: entry NAME, the SVM job's peak RSS on LABEL's Gram file")
     ap.add_argument("--prepare-only", action="store_true",

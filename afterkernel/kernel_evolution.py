@@ -36,6 +36,7 @@ SPECTRUM_SIZE = 50  # eigenvalues kept per snapshot and kernel
 TOP_FRACTION = 10  # spectrum_top10_fraction: the top 10 eigenvalues' share of the trace
 KRYLOV_BLOCK = 64  # columns per step of the block Krylov spectrum (at least k)
 KRYLOV_MAX_BLOCKS = 8  # then ARPACK takes over (the basis and G @ basis: 110 MB at n = 12,000)
+FEATURE_EXACT_WIDTH = 1024  # conjugate features up to this: exact eigenvalues from the d x d Gram
 SPECTRUM_RTOL = 1e-2  # residual test of each eigenvalue: relative to itself ...
 SPECTRUM_ATOL = 1e-6  # ... or to the largest (float32 products go no further)
 DISTANCES = ("kernel_distance_init", "kernel_distance_prev", "kernel_distance_final", "kernel_velocity")
@@ -73,14 +74,19 @@ def top_eigenvalues(G, k: int = SPECTRUM_SIZE, *, block: int = KRYLOV_BLOCK,
     if n <= 4 * max(block, k):
         return np.linalg.eigvalsh(np.asarray(G, np.float64))[::-1][:k].copy()
     G32 = np.asarray(G, np.float32)
-    values = _block_krylov(G32, k, max(block, k), max_blocks)
-    return values if values is not None else _lanczos(G32, k)
+    return _krylov_then_lanczos(lambda q: (q.T @ G32).T, n, k, block, max_blocks)  # G symmetric: this order is faster
 
 
-def _block_krylov(G32: np.ndarray, k: int, b: int, max_blocks: int) -> np.ndarray | None:
+def _krylov_then_lanczos(product, n: int, k: int, block: int, max_blocks: int) -> np.ndarray:
+    """:func:`_block_krylov`, and ARPACK where it does not converge;
+    ``product(q)`` is G q for a C-ordered float32 (n, b) block q."""
+    values = _block_krylov(product, n, k, max(block, k), max_blocks)
+    return values if values is not None else _lanczos(product, n, k)
+
+
+def _block_krylov(product, n: int, k: int, b: int, max_blocks: int) -> np.ndarray | None:
     """Top-k Ritz values of :func:`top_eigenvalues`' Krylov space, or None when
     ``max_blocks`` blocks (or n columns) do not meet the residual test."""
-    n = G32.shape[0]
     width = min(b * (max_blocks + 1), n)
     # Column-major, so that the leading columns are one contiguous block.
     Q = np.empty((n, width), order="F")  # orthonormal basis
@@ -90,7 +96,7 @@ def _block_krylov(G32: np.ndarray, k: int, b: int, max_blocks: int) -> np.ndarra
     j = 0
     while q is not None and j + b <= width:
         Q[:, j:j + b] = q
-        P[:, j:j + b] = (np.ascontiguousarray(q, np.float32).T @ G32).T  # G symmetric; this order is faster
+        P[:, j:j + b] = product(np.ascontiguousarray(q, np.float32))
         T[:j + b, j:j + b] = Q[:, :j + b].T @ P[:, j:j + b]
         T[j:j + b, :j] = T[:j, j:j + b].T
         j += b
@@ -121,31 +127,35 @@ def _orthonormal(w: np.ndarray) -> np.ndarray | None:
     return np.asfortranarray(w)
 
 
-def _lanczos(G32: np.ndarray, k: int) -> np.ndarray:
+def _lanczos(product, n: int, k: int) -> np.ndarray:
     """ARPACK's implicitly restarted Lanczos on float32 products (fixed start vector)."""
     from scipy.sparse.linalg import LinearOperator, eigsh
 
-    n = G32.shape[0]
     op = LinearOperator((n, n), dtype=np.float64,
-                        matvec=lambda v: (G32 @ np.asarray(v, np.float32).ravel()).astype(np.float64))
+                        matvec=lambda v: product(np.asarray(v, np.float32).reshape(n, 1)).astype(np.float64).ravel())
     v0 = np.random.default_rng(0).standard_normal(n)
     values = eigsh(op, k=k, which="LA", return_eigenvectors=False, v0=v0, tol=SPECTRUM_ATOL)
     return np.sort(values)[::-1].astype(np.float64)
 
 
-def feature_eigenvalues(H, k: int = SPECTRUM_SIZE) -> np.ndarray:
+def feature_eigenvalues(H, k: int = SPECTRUM_SIZE, *, exact_width: int = FEATURE_EXACT_WIDTH) -> np.ndarray:
     """The ``min(k, n-1)`` largest eigenvalues of the Gram H Hᵀ of the (n, d)
-    features ``H`` (the conjugate kernel, §2), float64, descending: exact,
-    from the (d, d) matrix Hᵀ H when d < n (the same non-zero eigenvalues;
-    the rest are 0)."""
-    H = np.asarray(H, np.float64)
-    n, d = H.shape
+    features ``H`` (the conjugate kernel, §2), float64, descending. Up to
+    ``exact_width`` features (or n): exact, from the smaller of Hᵀ H (d, d)
+    and H Hᵀ (n, n) (the same non-zero eigenvalues; the rest are 0). Wider
+    (the conjugate kernels of convolutional networks, d in the thousands):
+    :func:`top_eigenvalues`' block Krylov on the products H (Hᵀ q), 4 n d
+    flops per column, no n × n or d × d matrix."""
+    n, d = np.shape(H)
     k = min(k, n - 1)
     if k < 1:
         return np.full(max(k, 0), np.nan)
-    small = H.T @ H if d < n else H @ H.T
-    values = np.clip(np.linalg.eigvalsh(small)[::-1], 0.0, None)
-    return np.concatenate([values, np.zeros(max(0, k - len(values)))])[:k]
+    if min(n, d) <= exact_width:
+        H = np.asarray(H, np.float64)
+        values = np.clip(np.linalg.eigvalsh(H.T @ H if d < n else H @ H.T)[::-1], 0.0, None)
+        return np.concatenate([values, np.zeros(max(0, k - len(values)))])[:k]
+    H32 = np.asarray(H, np.float32)
+    return _krylov_then_lanczos(lambda q: H32 @ (H32.T @ q), n, k, KRYLOV_BLOCK, KRYLOV_MAX_BLOCKS)
 
 
 def spectrum_metrics(G=None, k: int = SPECTRUM_SIZE, *, features=None) -> dict:

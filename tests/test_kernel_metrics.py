@@ -114,14 +114,17 @@ def test_top_eigenvalues_equal_eigvalsh(G, kwargs, rtol, caplog):
     assert ("using ARPACK" in caplog.text) == ("max_blocks" in kwargs)
 
 
-@pytest.mark.parametrize("n, d", [(300, 20), (300, 120), (30, 60)])  # d < k, d < n, d > n
-def test_feature_eigenvalues_equal_eigvalsh_of_the_gram(n, d):
-    H = np.random.default_rng(4).standard_normal((n, d)).astype(np.float32)
+@pytest.mark.parametrize("n, d, exact_width, rtol", [
+    (300, 20, 1024, 1e-10), (300, 120, 1024, 1e-10), (30, 60, 1024, 1e-10),  # exact: d < k, d < n, d > n
+    (900, 400, 100, 1e-5),  # wider than exact_width: block Krylov on H (H^T q)
+])
+def test_feature_eigenvalues_equal_eigvalsh_of_the_gram(n, d, exact_width, rtol):
+    H = (np.random.default_rng(4).standard_normal((n, d)) * np.arange(1, d + 1) ** -0.75).astype(np.float32)
     G = H.astype(np.float64) @ H.astype(np.float64).T
     ref = np.linalg.eigvalsh(G)[::-1][:min(ke.SPECTRUM_SIZE, n - 1)]
-    top = ke.feature_eigenvalues(H)
+    top = ke.feature_eigenvalues(H, exact_width=exact_width)
     assert top.shape == ref.shape and np.all(np.diff(top) <= 0)
-    np.testing.assert_allclose(top, ref, rtol=1e-10, atol=1e-10 * ref[0])
+    np.testing.assert_allclose(top, ref, rtol=rtol, atol=rtol * ref[0])
     out, dense = ke.spectrum_metrics(features=H), ke.spectrum_metrics(G)
     assert out["trace"] == pytest.approx(np.trace(G), rel=1e-12)
     assert out["spectrum_top10_fraction"] == pytest.approx(dense["spectrum_top10_fraction"], rel=1e-6)

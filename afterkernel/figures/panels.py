@@ -343,12 +343,6 @@ PAIR_PANELS: dict[str, PairPanelsOf] = {
     "fig06": one_panel(lambda p, a: one_curve_per_problem("alignment", [p], a)),
     "fig07": one_panel(after_and_conjugate_svm_errors),
     "fig08": one_panel(lambda p, a: invariance_curves([p], a, BOTH_AUGMENTATIONS)),
-    "fig09": one_panel(svm_and_network_errors),
-    "fig10": one_panel(lambda p, a: one_curve_per_problem("swap", [p], a)),
-    "fig11": one_panel(lambda p, a: invariance_curves([p], a)),
-    "fig12": one_panel(lambda p, a: one_curve_per_problem("alignment", [p], a)),
-    "fig13": one_panel(after_and_conjugate_svm_errors),
-    "fig14": one_panel(lambda p, a: invariance_curves([p], a, BOTH_AUGMENTATIONS)),
     "fig15": lambda s, p, family: [Panel(pair_title(p, family), width_curves(s, [family], [p]))],
     "fig16": one_panel(lambda p, a: augmentation_error_curves([p], a)),
     "fig17": kernel_row_panels("epochs", DISTANCE_ROWS),
@@ -356,6 +350,9 @@ PAIR_PANELS: dict[str, PairPanelsOf] = {
     "fig19": kernel_row_panels("epochs", TARGET_ROWS),
     "fig20": kernel_row_panels("learning_rate", LR_EVOLUTION_ROWS),
 }
+# Figures 9-14 are Figures 2 and 4-8 over the learning-rate study: the same panels.
+PAIR_PANELS.update({f"fig{lr:02d}": PAIR_PANELS[f"fig{ep:02d}"]
+                    for lr, ep in zip(range(9, 15), (2, 4, 5, 6, 7, 8))})
 
 
 def other_pairs(s: pd.DataFrame, study: str) -> list[tuple[str, str]]:

@@ -230,11 +230,9 @@ class _ActiveSet:
         if len(idx) == n:
             self.KC = K if K.dtype == self.lowp else K.astype(self.lowp)
             self.KCC = self.KC
-            self.KCC64 = K if K.dtype == np.float64 else None
         else:
             self.KC = K[idx].astype(self.lowp, copy=False)
             self.KCC = np.ascontiguousarray(self.KC[:, idx])
-            self.KCC64 = None
         self.info["cache_min"] = min(self.info["cache_min"], len(idx))
 
     def regather(self, m: np.ndarray, also: np.ndarray | None = None) -> None:
@@ -258,12 +256,18 @@ class _ActiveSet:
         return mC, q, vC
 
     def exact_qGq(self, q: np.ndarray, gram: SignedGram) -> float:
-        """q^T G q in float64 for weights q (|C|,) on C."""
+        """q^T G q in float64 for weights q (|C|,) on C, from K[C, C] (or,
+        when C is every point, K) by blocks of rows: no float64 copy of it."""
         if len(self.C) == len(self.s):
             return float(q @ gram.matvec(q))
-        if self.KCC64 is None:
-            self.KCC64 = self.K[np.ix_(self.C, self.C)].astype(np.float64)
-        return float(q @ (self.sC * (self.KCC64 @ (self.sC * q))))
+        sq, C = self.sC * q, self.C
+        step = max(1, (32 << 20) // (8 * len(self.s)))
+        total = 0.0
+        for b in range(0, len(q), step):
+            # K's own entries (K[C, C] holds them rounded when lowp is narrower)
+            blk = self.KCC[b : b + step] if self.KCC.dtype == self.K.dtype else self.K[C[b : b + step]][:, C]
+            total += float(sq[b : b + step] @ (blk.astype(np.float64) @ sq))
+        return total
 
     def catch_up(self, it: _Iterate, Q: np.ndarray, betas: np.ndarray, mins: np.ndarray):
         """Bring the margins outside C up to date after the steps with weights

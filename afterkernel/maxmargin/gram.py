@@ -12,9 +12,14 @@ import numpy as np
 _BLOCK_BYTES = 32 * 2**20
 
 
-def check_kernel(K: np.ndarray, n: int) -> np.ndarray:
+def check_kernel(K: np.ndarray, n: int, finite: bool = True) -> np.ndarray:
     """K (n, n) as float32 or float64, after O(n) checks that it is the
-    symmetric, finite train Gram matrix of ``n`` labels."""
+    symmetric, finite train Gram matrix of ``n`` labels.
+
+    ``finite=False`` leaves out the one check that reads all of K (that
+    every entry is finite): for callers whose first step is a product with
+    all of K anyway, which check it with :func:`require_finite`.
+    """
     K = np.asarray(K)
     if K.ndim != 2 or K.shape[0] != K.shape[1]:
         raise ValueError(f"the train Gram matrix must be square, got shape {K.shape}")
@@ -26,12 +31,20 @@ def check_kernel(K: np.ndarray, n: int) -> np.ndarray:
     for i in {0, n // 2, n - 1} if n else ():
         if not np.allclose(K[i], K[:, i], rtol=1e-5, atol=1e-6 * max(float(np.abs(K[i, i])), 1e-30)):
             raise ValueError(f"the Gram matrix is not symmetric (row {i} differs from column {i})")
-    # A sum is finite only if every term is (one pass, no n^2 mask); only
-    # when it is not (or overflows) are the entries checked one by one.
-    if not np.isfinite(K.sum()) and not np.isfinite(K).all():
+    if finite:
+        # A sum is finite only if every term is (one pass, no n^2 mask).
+        require_finite(K, np.array([K.sum()]))
+    return K
+
+
+def require_finite(K: np.ndarray, product: np.ndarray) -> None:
+    """Raise unless every entry of K is finite, given ``product``: sums over
+    all of K's entries with non-zero weights (K.sum(), K @ x for x without
+    zeros).  Such sums are finite only if every term is; only when one is
+    not (or overflows) are the entries checked one by one."""
+    if not np.isfinite(product).all() and not np.isfinite(K).all():
         bad = int(np.count_nonzero(~np.isfinite(K)))
         raise ValueError(f"the Gram matrix has {bad} non-finite (NaN or inf) entries")
-    return K
 
 
 class SignedGram:
@@ -52,14 +65,15 @@ class SignedGram:
         out *= self.s[cols][None, :]
         return out
 
-    def rows_dot(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
-        """G[:, idx] @ x for all n rows, float64, reading K[idx] in blocks."""
+    def rows_dot(self, idx: np.ndarray, x: np.ndarray, rows=None) -> np.ndarray:
+        """G[:, idx] @ x for all n rows, float64, reading K[idx] in blocks
+        (``rows(block)`` gives K[block] when the caller holds them)."""
         idx = np.asarray(idx)
         out = np.zeros((self.n,) + x.shape[1:])
         sx = (x.T * self.s[idx]).T
         step = max(1, _BLOCK_BYTES // (8 * self.n))
         for b in range(0, len(idx), step):
-            blk = self.K[idx[b : b + step]]
+            blk = self.K[idx[b : b + step]] if rows is None else rows(idx[b : b + step])
             if blk.dtype != np.float64:
                 blk = blk.astype(np.float64)
             out += blk.T @ sx[b : b + step]
@@ -74,6 +88,14 @@ class SignedGram:
         """G @ x in K's own precision (one pass over K); for screening only."""
         sx = (self.s * x).astype(self.K.dtype)
         return self.s * (self.K @ sx).astype(np.float64)
+
+    def uniform_margins(self) -> np.ndarray:
+        """G @ (1/n) (n,) in K's precision, the solvers' first look at all
+        of K; it also checks that every entry of K is finite
+        (:func:`require_finite`)."""
+        g0 = self.matvec_lowp(np.full(self.n, 1.0 / self.n))
+        require_finite(self.K, g0)
+        return g0
 
 
 def low_rank_features(K: np.ndarray, max_rank: int, rel_tol: float = 1e-10) -> np.ndarray | None:

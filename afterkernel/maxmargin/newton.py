@@ -5,14 +5,24 @@ Park 2011) on the unnormalised dual of paper §2's hard-margin SVM without bias,
     max_{a >= 0} sum(a) - a^T G a / 2,      margins g = G a,
 
 whose solution has g_i = 1 on the free set F (a_F > 0) and g_i >= 1
-outside.  Each round reads the rows K[F] once; from them come G_FF (one
-Cholesky factorisation solves G_FF a_F = 1) and every point's margin under
-that *unconstrained* a_F (negative entries included: that is block
+outside.  Each round solves G_FF a_F = 1 and computes every point's margin
+under that *unconstrained* a_F (negative entries included: that is block
 principal pivoting's complementarity test; clipping a_F first breaks the
 exchange and the free set then only grows, measured).  The infeasible
 indices are swapped: a_i <= 0 leave F, the most violating outside points
 (g_i < 1 - tol/4, at most ``max(128, grow |F|)``, worst first: adding all at
 once overshoots) join it.
+
+What a round costs is what changed since the last one, not |F|:
+
+* the rows K[F] are kept across rounds (:class:`_FreeRows`): a round
+  gathers only the rows of the points that joined F;
+* the Cholesky factor U of G_FF is kept in the order the points joined F
+  (:class:`_Factor`): points that join are appended (a triangular solve and
+  the factorisation of their Schur complement), points that leave cut the
+  factor at the first of them and only the part after the cut is
+  refactorised.  Points that leave F are mostly those that joined it last
+  (measured on MNIST after kernels), so the cut is usually late.
 
 Margins are screened in K's own precision (float32: no float64 copy of the
 rows); when no index is infeasible they are recomputed in float64 (by
@@ -43,10 +53,11 @@ from afterkernel.maxmargin.gram import SignedGram
 _PIVOT_TOL = 1e-11
 
 
-def newton_support(gram: SignedGram, tol: float, max_rounds: int, info: dict[str, Any], *,
-                   start: int = 256, grow: float = 0.5, patience: int = 4):
+def newton_support(gram: SignedGram, g0: np.ndarray, tol: float, max_rounds: int, info: dict[str, Any],
+                   *, start: int = 256, grow: float = 0.5, patience: int = 4):
     """Block principal pivoting on the whole problem, from the ``start``
-    points of smallest margin under the uniform dual point.
+    points of smallest margin g0 (n,) under the uniform dual point
+    (:meth:`SignedGram.uniform_margins`).
 
     Returns ``(a, g, rounds)`` with a (n,) >= 0 certified to the relative
     gap ``tol`` and its float64 margins g = G a (n,), or ``(None, None,
@@ -54,17 +65,21 @@ def newton_support(gram: SignedGram, tol: float, max_rounds: int, info: dict[str
     free-set sizes and why it stopped.
     """
     n = gram.n
-    g0 = gram.matvec_lowp(np.full(n, 1.0 / n))
+    joining = np.argsort(g0, kind="stable")[: min(n, start)]
+    leaving, aF = np.zeros(0, dtype=np.intp), np.zeros(0)
+    rows = _FreeRows(gram, capacity=4 * len(joining))
+    factor = _Factor(rows)
     free = np.zeros(n, bool)
-    free[np.argsort(g0, kind="stable")[: min(n, start)]] = True
     sizes: list[int] = []
     info["newton_free"] = sizes
     best_bad, last_size, stall, dependent = np.inf, n + 1, 0, 0
     for rounds in range(1, max_rounds + 1):
-        F = np.flatnonzero(free)
-        rows = gram.K[F]  # (|F|, n) in K's dtype: G_FF and every margin come from these rows
-        asked = len(F)
-        F, rows, aF = _free_solve(gram, F, rows)
+        rows.release(leaving)
+        rows.load(joining)
+        asked = len(factor.F) - len(leaving) + len(joining)
+        if not factor.update(leaving, joining, aF):
+            rows.release(np.setdiff1d(np.concatenate([factor.F_before, joining]), factor.F))
+        F = factor.F
         if len(F) == 0:
             info["newton_stop"] = "zero free block"
             return None, None, rounds
@@ -77,13 +92,14 @@ def newton_support(gram: SignedGram, tol: float, max_rounds: int, info: dict[str
         free[:] = False
         free[F] = True
         sizes.append(len(F))
-        g = _margins(gram, F, rows, aF)
+        aF = factor.solve_ones()
+        g = rows.margins(F, aF)
         drop = F[aF <= 0]
         viol = np.flatnonzero(~free & (g < 1.0 - tol / 4))
         if len(drop) == 0 and len(viol) == 0:
             a = np.zeros(n)
             a[F] = aF
-            g = gram.rows_dot(F, aF)  # float64, by blocks of rows: no float64 copy of them all
+            g = rows.margins_exact(F, aF)
             if _gap(a, g) <= tol:
                 info["newton_stop"] = "certified"
                 return a, g, rounds
@@ -98,18 +114,10 @@ def newton_support(gram: SignedGram, tol: float, max_rounds: int, info: dict[str
         if stall >= patience:
             info["newton_stop"] = "stalled"
             return None, None, rounds
-        free[drop] = False
         worst = viol[np.argsort(g[viol], kind="stable")]
-        free[worst[: max(128, int(grow * len(F)))]] = True
+        leaving, joining = drop, worst[: max(128, int(grow * len(F)))]
     info["newton_stop"] = "max_rounds"
     return None, None, max_rounds
-
-
-def _margins(gram: SignedGram, F: np.ndarray, rows: np.ndarray, aF: np.ndarray) -> np.ndarray:
-    """g = G[:, F] a_F (n,) from the rows K[F], the product in their dtype
-    (a screen: float32 for a float32 K)."""
-    sa = (gram.s[F] * aF).astype(rows.dtype)
-    return gram.s * (sa @ rows).astype(np.float64)
 
 
 def _gap(a: np.ndarray, g: np.ndarray) -> float:
@@ -118,22 +126,142 @@ def _gap(a: np.ndarray, g: np.ndarray) -> float:
     return 1.0 - float(g.min()) * float(a.sum()) / aga if aga > 0 else np.inf
 
 
-def _free_solve(gram: SignedGram, F: np.ndarray,
-                rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(F', K[F'], a_F') with a_F' = G_F'F'^-1 1 by Cholesky in float64;
-    F' = F unless G_FF is numerically singular (a pivot below
-    ``_PIVOT_TOL`` of its diagonal), when a pivoted factorisation keeps a
-    numerically independent subset F' of F (``dpstrf``; empty F' only when
-    G_FF = 0)."""
-    sF = gram.s[F]
-    GFF = rows[:, F].astype(np.float64)
-    GFF *= sF[:, None]
-    GFF *= sF[None, :]
-    dg = np.diag(GFF).copy()
-    U, status = lapack.dpotrf(GFF, lower=0, clean=0, overwrite_a=0)
-    if status != 0 or np.any(np.diag(U) ** 2 <= _PIVOT_TOL * dg):
-        U, piv, rank, _ = lapack.dpstrf(GFF, lower=0, tol=_PIVOT_TOL * float(dg.max()))
-        keep = piv[:rank] - 1
-        F, rows, U = F[keep], rows[keep], U[:rank, :rank]
-    r = solve_triangular(U, np.ones(len(F)), trans="T", check_finite=False)
-    return F, rows, solve_triangular(U, r, check_finite=False)
+class _FreeRows:
+    """The rows K[i] of the free points, in K's dtype, kept across rounds.
+
+    Row i sits in ``buf[slot[i]]``; the slots of points that left F are
+    reused by those that join.  ``buf`` grows by half when it is full, so it
+    holds at most about 1.5 times the largest free set's rows.
+    """
+
+    def __init__(self, gram: SignedGram, capacity: int):
+        self.gram = gram
+        self.buf = np.empty((min(gram.n, max(capacity, 1)), gram.n), dtype=gram.K.dtype)
+        self.slot = np.full(gram.n, -1, dtype=np.intp)
+        self.spare = list(range(self.buf.shape[0] - 1, -1, -1))  # free slots, lowest last
+        self.top = 0  # slots at or above this have never been used
+
+    def load(self, idx: np.ndarray) -> None:
+        """Gather the rows of the points ``idx`` that are not held yet."""
+        new = idx[self.slot[idx] < 0]
+        if len(new) > len(self.spare):
+            self._grow(len(new) - len(self.spare))
+        for i in new:
+            s = self.spare.pop()
+            self.buf[s] = self.gram.K[i]
+            self.slot[i] = s
+            self.top = max(self.top, s + 1)
+
+    def release(self, idx: np.ndarray) -> None:
+        """Forget the rows of the points ``idx`` (their slots are reused)."""
+        held = idx[self.slot[idx] >= 0]
+        self.spare.extend(self.slot[held].tolist())
+        self.spare.sort(reverse=True)
+        self.slot[held] = -1
+
+    def _grow(self, extra: int) -> None:
+        cap = self.buf.shape[0]
+        new_cap = min(self.gram.n, max(cap + extra, cap + cap // 2))
+        buf = np.empty((new_cap, self.gram.n), dtype=self.buf.dtype)
+        buf[: self.top] = self.buf[: self.top]
+        self.buf = buf
+        self.spare = sorted(self.spare + list(range(cap, new_cap)), reverse=True)
+
+    def sub(self, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+        """G[rows][:, cols] (|rows|, |cols|) in float64; the points of the
+        smaller of ``rows`` and ``cols`` are held (G is symmetric)."""
+        if len(cols) < len(rows):
+            return self.sub(cols, rows).T
+        # Whole rows, then columns: a gather along one axis each (np.ix_ is
+        # ~30x slower, measured).
+        out = self.buf[self.slot[rows]].take(cols, axis=1).astype(np.float64)
+        out *= self.gram.s[rows][:, None]
+        out *= self.gram.s[cols][None, :]
+        return out
+
+    def margins_exact(self, F: np.ndarray, aF: np.ndarray) -> np.ndarray:
+        """g = G[:, F] a_F (n,) in float64, by blocks of the held rows (no
+        float64 copy of them all)."""
+        return self.gram.rows_dot(F, aF, rows=lambda b: self.buf[self.slot[b]])
+
+    def margins(self, F: np.ndarray, aF: np.ndarray) -> np.ndarray:
+        """g = G[:, F] a_F (n,), the product in K's dtype (a screen: float32
+        for a float32 K); the points F are held."""
+        w = np.zeros(self.top, dtype=self.buf.dtype)
+        w[self.slot[F]] = self.gram.s[F] * aF
+        return self.gram.s * (w @ self.buf[: self.top]).astype(np.float64)
+
+
+class _Factor:
+    """The upper Cholesky factor U (|F|, |F|) of G_FF and G_FF itself, in
+    float64, for the free points in the order ``F``; ``F_before`` is F
+    before the last :meth:`update`.
+
+    The order puts the points least likely to leave first: after each
+    update, the refactorised part is sorted by decreasing weight a_i
+    (points of small weight are those that leave; measured on MNIST after
+    kernels), and the points that join come last.
+    """
+
+    def __init__(self, rows: _FreeRows):
+        self.rows = rows
+        self.F = np.zeros(0, dtype=np.intp)
+        self.F_before = self.F
+        self.U = np.zeros((0, 0))
+        self.G = np.zeros((0, 0))
+
+    def update(self, leaving: np.ndarray, joining: np.ndarray, weight: np.ndarray) -> bool:
+        """F <- F minus ``leaving`` plus ``joining``, U and G_FF with it;
+        ``weight`` (|F|,) is the last a_F, which orders the refactorised part.
+
+        The factor is kept up to the first point that leaves; the rest is
+        the Cholesky factor of its Schur complement.  Returns False when
+        G_FF was numerically singular: then a pivoted factorisation of the
+        whole block keeps a numerically independent subset F of it.
+        """
+        self.F_before = F = self.F
+        keep = ~np.isin(F, leaving)
+        cut = int(np.argmin(keep)) if not keep.all() else len(F)
+        stay = cut + np.flatnonzero(keep[cut:])
+        stay = stay[np.argsort(-weight[stay], kind="stable")]
+        old = np.concatenate([np.arange(cut), stay])  # positions in F of the points kept
+        new = np.concatenate([F[old], joining])
+        G = np.empty((len(new), len(new)))
+        G[: len(old), : len(old)] = self.G.take(old, axis=0).take(old, axis=1)
+        if len(joining):
+            G[len(old) :] = self.rows.sub(joining, new)
+            G[: len(old), len(old) :] = G[len(old) :, : len(old)].T
+        if len(new) == cut:
+            self.F, self.U, self.G = new, self.U[:cut, :cut], G
+            return True
+        U11 = self.U[:cut, :cut]
+        B = np.empty((cut, len(new) - cut))
+        B[:, : len(stay)] = self.U[:cut, stay]
+        if cut and len(joining):
+            B[:, len(stay) :] = solve_triangular(U11, G[:cut, len(old) :], trans="T", check_finite=False)
+        S = G[cut:, cut:].copy()
+        dg = np.diag(S).copy()
+        if cut:
+            S -= B.T @ B
+        U22, status = lapack.dpotrf(S, lower=0, clean=1, overwrite_a=1)
+        if status != 0 or np.any(np.diag(U22) ** 2 <= _PIVOT_TOL * dg):
+            return self._pivoted(new, G)
+        U = np.zeros((len(new), len(new)))
+        U[:cut, :cut] = U11
+        U[:cut, cut:] = B
+        U[cut:, cut:] = U22
+        self.F, self.U, self.G = new, U, G
+        return True
+
+    def _pivoted(self, F: np.ndarray, G: np.ndarray) -> bool:
+        """Factor a numerically independent subset of G_FF = ``G`` (``dpstrf``;
+        empty only when G_FF = 0), in its pivot order."""
+        U, piv, rank, _ = lapack.dpstrf(G, lower=0, tol=_PIVOT_TOL * float(np.diag(G).max()))
+        p = piv[:rank] - 1
+        self.F, self.U, self.G = F[p], np.triu(U[:rank, :rank]), G.take(p, axis=0).take(p, axis=1)
+        return False
+
+    def solve_ones(self) -> np.ndarray:
+        """a_F = G_FF^-1 1 (|F|,)."""
+        r = solve_triangular(self.U, np.ones(len(self.F)), trans="T", check_finite=False)
+        return solve_triangular(self.U, r, check_finite=False)

@@ -297,7 +297,12 @@ class _LossRoute:
         Z *= self.gram.s[:, None]  # in place: the features are not needed beside Z
         w, p, self.steps, stationary = loss_minimiser(Z, grad_tol=math.sqrt(self.thresh2))
         # Coefficients on the pivot points: Z[piv] (r, r) is triangular, so
-        # Z^T coef = w is one O(r^2) solve (not the O(n r^2) normal equations).
+        # Z^T coef = w is one O(r^2) solve; and a pivoted Cholesky factor
+        # reproduces K's pivot columns, K[:, piv] = Phi Phi[piv]^T, so the
+        # decision values K (s coef) are Phi w to round-off (3e-8 measured on
+        # MNIST fc conjugate features; the least-norm coef from the normal
+        # equations Z^T Z, of condition ~1e10, were off by 25 and gave 25 %
+        # instead of 2.6 % training error).
         coef = np.zeros(self.gram.n)
         coef[piv] = solve_triangular(Z[piv], w, trans="T", lower=True, check_finite=False)
         del Z

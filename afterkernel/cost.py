@@ -46,9 +46,9 @@ COSTS: dict[str, tuple[float, str]] = {
     "dense_gram_copies": (6.0, "measurements.md: fc factorised Gram n=12,000 peaks at 3.7 GB = 6.4 n² float32"),
     "svm_s_per_pair": (2.9 / 11982 ** 2, "maxmargin_vs_svc_seconds_fc: exact solver 2.9 s at n=11,982 (the "
                                          "slower of fc and vgg)"),
-    "alg1_s_per_pair_iteration": (0.023 / 11982 ** 2, "measurements.md: Algorithm 1, 23 ms/iteration at n=11,982"),
-    "alg1_fallback_iterations": (1000, "README: a non-separable kernel is scored by Algorithm 1 after 1,000 "
-                                       "iterations (upper bound: every SVM counted so)"),
+    "nonsep_s_per_pair": (17.0 / 10000 ** 2, "nonseparable_certificate_seconds_cifar notes: the loss minimiser "
+                                             "(features of rank 2,801 + Newton) of CIFAR-10's vgg conjugate kernel, "
+                                             "n=10,000 (upper bound: every SVM counted so)"),
     "svm_startup_cpu_s": (0.5, "default run (results/benchmarks, cpu_time): svm jobs at n=1,000, 0.42-0.48 CPU-s"),
     "python_base_mb": (100.0, "default run (results/benchmarks, max_rss): svm jobs at n=1,000, 91-101 MB"),
     "tf_base_mb": (620.0, "default run (results/benchmarks, max_rss): fc train jobs, 613-619 MB"),
@@ -315,10 +315,10 @@ def kernel_cost(config: Mapping, run, snapshots: Sequence[str]) -> JobCost:
 
 def svm_cost(config: Mapping, run) -> JobCost:
     """An ``svm`` job: the exact solver on the (n, n) Gram, plus (upper
-    bound) Algorithm 1's 1,000 iterations of a non-separable kernel; memory:
-    the float32 Gram and the solver's float64 working set."""
+    bound) the loss minimiser of a non-separable kernel; memory: the float32
+    Gram and the solver's float64 working set."""
     n, m = problem_sizes(config, run.problem)
-    solve = n * n * (c("svm_s_per_pair") + c("alg1_s_per_pair_iteration") * c("alg1_fallback_iterations"))
+    solve = n * n * (c("svm_s_per_pair") + c("nonsep_s_per_pair"))
     mem = c("python_base_mb") + (4 * n * n + 8 * n * n / 4 + 8 * m) / MB
     return JobCost(solve + c("svm_startup_cpu_s"), mem, disk_mb=8 * m / MB + 0.01)
 

@@ -494,3 +494,20 @@ def test_nonseparable_classifier_is_the_loss_minimiser():
     np.testing.assert_allclose(mm.decision_function(K, y, r.coef), X @ w / np.linalg.norm(w), atol=1e-5)
     # and the certificate is its softmax weights' dual bound
     assert r.upper_bound <= 1e-6 * np.sqrt(np.diag(K).max())
+
+
+@pytest.mark.parametrize("block", [1, 7, 128])
+def test_low_rank_features_is_a_pivoted_cholesky_factor(block):
+    from afterkernel.maxmargin.gram import low_rank_features
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(300, 40))
+    X[7] = X[3]  # a duplicate point: dependent, never a pivot twice
+    K = X @ X.T
+    Phi, piv = low_rank_features(K, max_rank=64, block=block)
+    assert Phi.shape == (300, 40) and len(piv) == 40 and len(set(piv.tolist())) == 40
+    np.testing.assert_allclose(Phi @ Phi.T, K, atol=1e-9 * K.max())
+    # the factor reproduces K's pivot columns and is triangular on the pivot rows
+    np.testing.assert_allclose(Phi @ Phi[piv].T, K[:, piv], atol=1e-12 * K.max())
+    np.testing.assert_allclose(np.triu(Phi[piv], 1), 0.0, atol=1e-12 * np.sqrt(K.max()))
+    assert low_rank_features(K, max_rank=39, block=block) is None

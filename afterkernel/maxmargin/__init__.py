@@ -36,9 +36,9 @@ Non-separable data are normal (e.g. 94-dimensional conjugate features of
 12K images): they are detected from the dual certificate (the upper bound
 falls below ``nonsep_tol`` = 1e-6 times the largest feature norm, so a
 margin below that also counts as none) and reported with
-``separable=False``; the exact solver then returns the classifier of
-Algorithm 1 after a fixed number of iterations (the paper's procedure with
-an iteration instead of a time limit), since the hard-margin one does not
+``separable=False``; the exact solver then returns the classifier that
+Algorithm 1 converges to on such data, the minimiser of its loss, to a
+stated stationarity (module ``nonsep``), since the hard-margin one does not
 exist.  Nothing loops forever: every loop has a cap.  Results are
 deterministic (no randomness, stable sorts).
 
@@ -75,8 +75,8 @@ def solve(K, y, solver: str = "exact", tol: float | None = None, max_iter: int |
           **options) -> MaxMarginResult:
     """Max-margin (hard-margin, no bias) classifier for the train Gram ``K`` (n, n), labels ``y`` (n,).
 
-    ``solver`` is ``"exact"`` (Wolfe's algorithm with a block-pivoting warm
-    start; default) or ``"alg1"`` (Algorithm 1 of Ji, Srebro & Telgarsky
+    ``solver`` is ``"exact"`` (the active-set Newton method, Wolfe's
+    algorithm where it gives up; default) or ``"alg1"`` (Algorithm 1 of Ji, Srebro & Telgarsky
     2021, kernel form).  ``tol`` is the relative gap to stop at (defaults
     ``DEFAULT_TOL``), ``max_iter`` the iteration cap (``DEFAULT_MAX_ITER``).
     Further keyword options go to :func:`solve_exact` / :func:`solve_alg1`.

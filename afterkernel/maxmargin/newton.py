@@ -193,14 +193,16 @@ class _FreeRows:
 
 
 class _Factor:
-    """The upper Cholesky factor U (|F|, |F|) of G_FF and G_FF itself, in
-    float64, for the free points in the order ``F``; ``F_before`` is F
-    before the last :meth:`update`.
+    """The upper Cholesky factor U (|F|, |F|) of G_FF in float64, for the
+    free points in the order ``F``; ``F_before`` is F before the last
+    :meth:`update`.  G_FF itself is not kept: its entries come from the
+    held rows (:class:`_FreeRows`), so the factor is the only |F|^2 array
+    that lives across rounds.
 
     The order puts the points least likely to leave first: after each
     update, the refactorised part is sorted by decreasing weight a_i
-    (points of small weight are those that leave; measured on MNIST after
-    kernels), and the points that join come last.
+    (points of small weight are those that leave), and the points that
+    join come last.
     """
 
     def __init__(self, rows: _FreeRows):
@@ -208,11 +210,10 @@ class _Factor:
         self.F = np.zeros(0, dtype=np.intp)
         self.F_before = self.F
         self.U = np.zeros((0, 0))
-        self.G = np.zeros((0, 0))
 
     def update(self, leaving: np.ndarray, joining: np.ndarray, weight: np.ndarray) -> bool:
-        """F <- F minus ``leaving`` plus ``joining``, U and G_FF with it;
-        ``weight`` (|F|,) is the last a_F, which orders the refactorised part.
+        """F <- F minus ``leaving`` plus ``joining``, U with it; ``weight``
+        (|F|,) is the last a_F, which orders the refactorised part.
 
         The factor is kept up to the first point that leaves; the rest is
         the Cholesky factor of its Schur complement.  Returns False when
@@ -224,41 +225,42 @@ class _Factor:
         cut = int(np.argmin(keep)) if not keep.all() else len(F)
         stay = cut + np.flatnonzero(keep[cut:])
         stay = stay[np.argsort(-weight[stay], kind="stable")]
-        old = np.concatenate([np.arange(cut), stay])  # positions in F of the points kept
-        new = np.concatenate([F[old], joining])
-        G = np.empty((len(new), len(new)))
-        G[: len(old), : len(old)] = self.G.take(old, axis=0).take(old, axis=1)
-        if len(joining):
-            G[len(old) :] = self.rows.sub(joining, new)
-            G[: len(old), len(old) :] = G[len(old) :, : len(old)].T
-        if len(new) == cut:
-            self.F, self.U, self.G = new, self.U[:cut, :cut], G
+        tail = np.concatenate([F[stay], joining])
+        new = np.concatenate([F[:cut], tail])
+        if len(tail) == 0:
+            self.F, self.U = new, self.U[:cut, :cut]
             return True
-        U11 = self.U[:cut, :cut]
-        B = np.empty((cut, len(new) - cut))
+        B = np.empty((cut, len(tail)))
         B[:, : len(stay)] = self.U[:cut, stay]
         if cut and len(joining):
-            B[:, len(stay) :] = solve_triangular(U11, G[:cut, len(old) :], trans="T", check_finite=False)
-        S = G[cut:, cut:].copy()
+            B[:, len(stay) :] = solve_triangular(self.U[:cut, :cut], self.rows.sub(F[:cut], joining),
+                                                 trans="T", check_finite=False)
+        S = self.rows.sub(tail, tail)
         dg = np.diag(S).copy()
         if cut:
             S -= B.T @ B
-        U22, status = lapack.dpotrf(S, lower=0, clean=1, overwrite_a=1)
-        if status != 0 or np.any(np.diag(U22) ** 2 <= _PIVOT_TOL * dg):
-            return self._pivoted(new, G)
+        # S is symmetric and C-ordered: its transpose is the Fortran array
+        # LAPACK factors in place, and the lower factor of S^T is U22 in S.
+        _, status = lapack.dpotrf(S.T, lower=1, clean=1, overwrite_a=1)
+        if status != 0 or np.any(np.diag(S) ** 2 <= _PIVOT_TOL * dg):
+            del S, B
+            return self._pivoted(new)
         U = np.zeros((len(new), len(new)))
-        U[:cut, :cut] = U11
+        U[:cut, :cut] = self.U[:cut, :cut]
+        self.U = None  # the old factor goes before the new one is complete
         U[:cut, cut:] = B
-        U[cut:, cut:] = U22
-        self.F, self.U, self.G = new, U, G
+        U[cut:, cut:] = S
+        self.F, self.U = new, U
         return True
 
-    def _pivoted(self, F: np.ndarray, G: np.ndarray) -> bool:
-        """Factor a numerically independent subset of G_FF = ``G`` (``dpstrf``;
-        empty only when G_FF = 0), in its pivot order."""
-        U, piv, rank, _ = lapack.dpstrf(G, lower=0, tol=_PIVOT_TOL * float(np.diag(G).max()))
-        p = piv[:rank] - 1
-        self.F, self.U, self.G = F[p], np.triu(U[:rank, :rank]), G.take(p, axis=0).take(p, axis=1)
+    def _pivoted(self, F: np.ndarray) -> bool:
+        """Factor a numerically independent subset of G_FF (``dpstrf``; empty
+        only when G_FF = 0), in its pivot order."""
+        self.U = None
+        G = self.rows.sub(F, F)
+        U, piv, rank, _ = lapack.dpstrf(G, lower=0, tol=_PIVOT_TOL * float(np.diag(G).max()),
+                                        overwrite_a=1)
+        self.F, self.U = F[piv[:rank] - 1], np.triu(U[:rank, :rank])
         return False
 
     def solve_ones(self) -> np.ndarray:

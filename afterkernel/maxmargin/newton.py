@@ -34,9 +34,9 @@ When G_FF is numerically singular (duplicate points, rank-deficient
 kernels) a pivoted Cholesky factorisation keeps a numerically independent
 part of F.  The method gives up (the caller then runs its working-set
 method, :mod:`~afterkernel.maxmargin.exact`) when the number of infeasible
-indices has fallen neither below its best nor with a shrinking free set
-for ``patience`` rounds (non-separable kernels: the free set then grows
-without end), when ``patience`` free blocks were numerically singular (a
+indices has not fallen below its best (nor the free set grown or shrunk
+markedly) through ``patience`` single exchanges (an exchange that makes
+no progress is halved the next round, down to one index each way), when ``patience`` free blocks were numerically singular (a
 kernel of low rank), or after ``max_rounds`` rounds.
 """
 
@@ -72,7 +72,8 @@ def newton_support(gram: SignedGram, g0: np.ndarray, tol: float, max_rounds: int
     free = np.zeros(n, bool)
     sizes: list[int] = []
     info["newton_free"] = sizes
-    best_bad, last_size, stall, dependent = np.inf, n + 1, 0, 0
+    best_bad, last_size, dependent = np.inf, n + 1, 0
+    limit, single = None, 0  # the exchange's cap and the single exchanges without progress
     for rounds in range(1, max_rounds + 1):
         rows.release(leaving)
         rows.load(joining)
@@ -93,7 +94,9 @@ def newton_support(gram: SignedGram, g0: np.ndarray, tol: float, max_rounds: int
         free[F] = True
         sizes.append(len(F))
         aF = factor.solve_ones()
-        g = rows.margins(F, aF)
+        # Without progress the float32 screen may be what cycles (its error,
+        # relative to sum_j |G_ij a_j|, can exceed tol/4 near the optimum): float64 then.
+        g = rows.margins(F, aF) if limit is None else rows.margins_exact(F, aF)
         drop = F[aF <= 0]
         viol = np.flatnonzero(~free & (g < 1.0 - tol / 4))
         if len(drop) == 0 and len(viol) == 0:
@@ -108,14 +111,30 @@ def newton_support(gram: SignedGram, g0: np.ndarray, tol: float, max_rounds: int
                 info["newton_stop"] = "no exchange left"
                 return None, None, rounds
         nbad = len(drop) + len(viol)
-        # Progress: fewer infeasible indices than ever, or a free set that shrinks.
-        stall = 0 if nbad < best_bad or len(F) < last_size else stall + 1
+        # Progress: fewer infeasible indices than ever, or a free set that
+        # grows or shrinks by more than 10 % / 1 % (filling up, or shedding
+        # an overshoot).  Without it the full exchange can cycle (measured on
+        # CIFAR-10's vgg after kernel: |F| oscillating within 5,582-5,603 for
+        # 50 rounds around 5,564 support vectors), so the exchange is halved
+        # each round without progress, down to one index each way (Murty's
+        # single exchange, Judice & Pires' backup rule), margins are then
+        # computed in float64, and the method gives up after ``patience``
+        # single exchanges without progress.
+        if nbad < best_bad or len(F) > 1.1 * last_size or len(F) < 0.99 * last_size:
+            single = 0  # the cap stays: lifting it at once restarts the cycle (measured)
+        else:
+            limit = max(1, (nbad if limit is None else limit) // 2)
+            single += limit == 1
         best_bad, last_size = min(best_bad, nbad), len(F)
-        if stall >= patience:
+        if single >= patience:
             info["newton_stop"] = "stalled"
             return None, None, rounds
         worst = viol[np.argsort(g[viol], kind="stable")]
-        leaving, joining = drop, worst[: max(128, int(grow * len(F)))]
+        drop = drop[np.argsort(aF[aF <= 0], kind="stable")]  # most negative first
+        joins = max(128, int(grow * len(F)))
+        if limit is not None:
+            drop, joins = drop[:limit], min(joins, limit)
+        leaving, joining = drop, worst[:joins]
     info["newton_stop"] = "max_rounds"
     return None, None, max_rounds
 

@@ -24,6 +24,9 @@ working-set method alone (which needed 3-6 passes and a working set of
 3,000-5,400 points: 70-230 MB of float64 G_WW); greedy dual coordinate
 ascent with shrinking needed ~364,000 coordinate steps (~14 s) on the fc
 kernel, Wolfe's algorithm alone ~1,470 major cycles (~18 s).
+On CIFAR-10's vgg after kernel (n = 10,000, 5,564 support vectors) it
+certified in 23 rounds (22 s), 13x faster than SVC; before its exchange
+was halved on rounds without progress it cycled and handed over (90 s).
 ``benchmarks/bench_maxmargin.py`` compares with scikit-learn's SVC.
 
 Not separable, the hard-margin classifier does not exist; the classifier

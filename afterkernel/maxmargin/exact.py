@@ -31,8 +31,8 @@ was halved on rounds without progress it cycled and handed over (90 s).
 
 Not separable, the hard-margin classifier does not exist; the classifier
 reported is the minimiser of Algorithm 1's loss, to a stated stationarity
-(:mod:`~afterkernel.maxmargin.nonsep`, :class:`_LossRoute`), which is also
-the certificate.
+(:mod:`~afterkernel.maxmargin.nonsep`, :class:`_LossRoute`), whose softmax
+weights are also the certificate when their dual bound holds on K itself.
 """
 
 from __future__ import annotations
@@ -89,9 +89,10 @@ def solve_exact(
     the stationarity ``nonsep_tol * max_i ||z_i||`` (``nonsep_coef="loss"``,
     default; :mod:`~afterkernel.maxmargin.nonsep`; ``info["coef_from"]``
     says where they come from) or the dual weights q (``"dual"``).  When the
-    Newton method gives up on a kernel of low rank (at most
-    ``_FEATURE_RANK``), that minimiser is tried first: its stationarity is
-    the certificate, and the working set runs only when it is not reached.
+    Newton method gives up on a kernel of rank at most ``_FEATURE_RANK``,
+    that minimiser is tried first: when its softmax weights' dual bound,
+    checked in float64 on K, is below the threshold they are the
+    certificate, and the working set runs only otherwise.
     """
     tol = DEFAULT_TOL["exact"] if tol is None else float(tol)
     max_iter = DEFAULT_MAX_ITER["exact"] if max_iter is None else int(max_iter)

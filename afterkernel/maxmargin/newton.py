@@ -17,12 +17,13 @@ What a round costs is what changed since the last one, not |F|:
 
 * the rows K[F] are kept across rounds (:class:`_FreeRows`): a round
   gathers only the rows of the points that joined F;
-* the Cholesky factor U of G_FF is kept in the order the points joined F
-  (:class:`_Factor`): points that join are appended (a triangular solve and
-  the factorisation of their Schur complement), points that leave cut the
-  factor at the first of them and only the part after the cut is
-  refactorised.  Points that leave F are mostly those that joined it last
-  (measured on MNIST after kernels), so the cut is usually late.
+* the Cholesky factor U of G_FF is kept (:class:`_Factor`): points that
+  join are appended (a triangular solve and the factorisation of their
+  Schur complement), points that leave cut the factor at the first of them
+  and only the part after the cut is refactorised, sorted by decreasing
+  weight.  Measured on MNIST after kernels: in the last rounds the cut is
+  late (few points of small weight leave); while F grows it is early and
+  the rounds are nearly full factorisations.
 
 Margins are screened in K's own precision (float32: no float64 copy of the
 rows); when no index is infeasible they are recomputed in float64 (by
@@ -36,8 +37,9 @@ part of F.  The method gives up (the caller then runs its working-set
 method, :mod:`~afterkernel.maxmargin.exact`) when the number of infeasible
 indices has not fallen below its best (nor the free set grown or shrunk
 markedly) through ``patience`` single exchanges (an exchange that makes
-no progress is halved the next round, down to one index each way), when ``patience`` free blocks were numerically singular (a
-kernel of low rank), or after ``max_rounds`` rounds.
+no progress is halved the next round, down to one index each way), when
+``patience`` free blocks were numerically singular (a kernel of low
+rank), or after ``max_rounds`` rounds.
 """
 
 from __future__ import annotations

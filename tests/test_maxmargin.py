@@ -511,3 +511,26 @@ def test_low_rank_features_is_a_pivoted_cholesky_factor(block):
     np.testing.assert_allclose(Phi @ Phi[piv].T, K[:, piv], atol=1e-12 * K.max())
     np.testing.assert_allclose(np.triu(Phi[piv], 1), 0.0, atol=1e-12 * np.sqrt(K.max()))
     assert low_rank_features(K, max_rank=39, block=block) is None
+
+
+def test_nonsep_tolerance_follows_the_kernel_precision():
+    assert mm.nonsep_tolerance(np.float64) == 1e-6 and mm.nonsep_tolerance(np.float32) == 2e-5
+    assert mm.nonsep_tolerance(np.float32, 1e-7) == 1e-7
+    # A float32 kernel of rank 20 < n, not separable: the loss minimiser's
+    # dense softmax weights have a dual value on K at K's rounding, above
+    # the float64 threshold and below the float32 one.
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 20))
+    y = (X[:, 0] + 0.5 * rng.normal(size=1000) > 0).astype(np.uint8)
+    K = (X @ X.T).astype(np.float32)
+    scale = np.sqrt(float(np.diag(K).max()))
+    r = mm.solve(K, y)
+    assert r.status == "nonseparable" and r.info["loss_certificate"]
+    assert 1e-6 * scale < r.upper_bound <= 2e-5 * scale
+    # At the float64 threshold the working set certifies, to that threshold,
+    # and the classifier (the loss minimiser, whatever the threshold) is the same.
+    r64 = mm.solve(K, y, nonsep_tol=1e-6)
+    assert r64.status == "nonseparable" and not r64.info["loss_certificate"]
+    assert r64.upper_bound <= 1e-6 * scale
+    np.testing.assert_allclose(r64.coef, r.coef)
+

@@ -34,8 +34,10 @@ features; module ``alg1``)
 
 Non-separable data are normal (e.g. 94-dimensional conjugate features of
 12K images): they are detected from the dual certificate (the upper bound
-falls below ``nonsep_tol`` = 1e-6 times the largest feature norm, so a
-margin below that also counts as none) and reported with
+falls below ``nonsep_tol`` times the largest feature norm, so a margin
+below that also counts as none: by default 1e-6 for a float64 K and 2e-5
+for a float32 one, twice the margin a float32 K resolves,
+:func:`nonsep_tolerance`) and reported with
 ``separable=False``; the exact solver then returns the classifier that
 Algorithm 1 converges to on such data, the minimiser of its loss, to a
 stated stationarity (module ``nonsep``), since the hard-margin one does not
@@ -53,7 +55,7 @@ from afterkernel.maxmargin.certificate import certificate
 from afterkernel.maxmargin.classifier import decision_function, error_rate
 from afterkernel.maxmargin.exact import solve_exact
 from afterkernel.maxmargin.result import (DEFAULT_MAX_ITER, DEFAULT_NONSEP_TOL, DEFAULT_TOL, SOLVERS,
-                                          MaxMarginResult)
+                                          MaxMarginResult, nonsep_tolerance)
 
 __all__ = [
     "DEFAULT_MAX_ITER",
@@ -61,6 +63,7 @@ __all__ = [
     "DEFAULT_TOL",
     "SOLVERS",
     "MaxMarginResult",
+    "nonsep_tolerance",
     "solve",
     "solve_exact",
     "solve_alg1",

@@ -56,8 +56,8 @@ from typing import Any
 import numpy as np
 
 from afterkernel.maxmargin.gram import SignedGram, check_kernel
-from afterkernel.maxmargin.result import (DEFAULT_MAX_ITER, DEFAULT_NONSEP_TOL, DEFAULT_TOL,
-                                          MaxMarginResult, finish)
+from afterkernel.maxmargin.result import (DEFAULT_MAX_ITER, DEFAULT_TOL, MaxMarginResult, finish,
+                                          nonsep_tolerance)
 from afterkernel.vocabulary import signed_labels
 
 
@@ -66,7 +66,7 @@ def solve_alg1(
     y,
     tol: float | None = None,
     max_iter: int | None = None,
-    nonsep_tol: float = DEFAULT_NONSEP_TOL,
+    nonsep_tol: float | None = None,
     active_set: bool = True,
     matvec_dtype: Any = None,
     active_threshold: float = 40.0,
@@ -76,8 +76,10 @@ def solve_alg1(
     """Algorithm 1, kernel form, for the train Gram ``K`` (n, n) and labels ``y`` (n,).
 
     Stops when the relative gap is at most ``tol`` (default 1e-3), when the
-    dual bound is at most ``nonsep_tol * max_i ||z_i||`` (not separable) or
-    after ``max_iter`` iterations.  ``active_set=False``: every product is
+    dual bound is at most ``nonsep_tol * max_i ||z_i||`` (not separable;
+    default by K's precision,
+    :func:`~afterkernel.maxmargin.result.nonsep_tolerance`) or after
+    ``max_iter`` iterations.  ``active_set=False``: every product is
     a full one and the certificate is checked every iteration
     (:func:`solve_primal_alg1` stops at the same iteration, up to
     round-off); ``active_set=True`` (default): batches on the active set
@@ -93,7 +95,7 @@ def solve_alg1(
     lowp = np.dtype(K.dtype if matvec_dtype is None else matvec_dtype)
     info: dict[str, Any] = {"refreshes": 0, "regathers": 0, "redone": 0, "cache_min": len(s)}
     run = _KernelRun(gram, _ActiveSet(K, s, lowp, active_threshold, info), tol=tol, max_iter=max_iter,
-                     bound_zero=nonsep_tol * math.sqrt(float(gram.diag.max())), use_active_set=active_set,
+                     bound_zero=nonsep_tolerance(K.dtype, nonsep_tol) * math.sqrt(float(gram.diag.max())), use_active_set=active_set,
                      refresh_growth=refresh_growth, max_batch=max_batch, info=info)
     while not run.certify():
         run.run_batch()
@@ -108,7 +110,7 @@ def solve_primal_alg1(
     y,
     tol: float = DEFAULT_TOL["alg1"],
     max_iter: int = DEFAULT_MAX_ITER["alg1"],
-    nonsep_tol: float = DEFAULT_NONSEP_TOL,
+    nonsep_tol: float | None = None,
 ) -> MaxMarginResult:
     """Algorithm 1 on explicit features ``Phi`` (n, d) with labels ``y`` (n,).
 
@@ -126,7 +128,7 @@ def solve_primal_alg1(
         raise ValueError("the feature matrix has non-finite (NaN or inf) entries")
     n = len(s)
     Z = Phi * s[:, None]
-    bound_zero = nonsep_tol * float(np.sqrt((Z * Z).sum(axis=1).max()))
+    bound_zero = nonsep_tolerance(Z.dtype, nonsep_tol) * float(np.sqrt((Z * Z).sum(axis=1).max()))
     w = np.zeros(Z.shape[1])
     gvec = np.zeros_like(w)
     c, a = np.zeros(n), np.zeros(n)

@@ -47,10 +47,10 @@ from scipy.linalg import solve_triangular
 
 from afterkernel.maxmargin.gram import SignedGram, check_kernel, low_rank_features
 from afterkernel.maxmargin.newton import newton_support
-from afterkernel.maxmargin.nonsep import loss_minimiser
+from afterkernel.maxmargin.nonsep import STATIONARITY, loss_minimiser
 from afterkernel.maxmargin.pivoting import block_principal_pivoting
-from afterkernel.maxmargin.result import (DEFAULT_MAX_ITER, DEFAULT_NONSEP_TOL, DEFAULT_TOL,
-                                          MaxMarginResult, finish)
+from afterkernel.maxmargin.result import (DEFAULT_MAX_ITER, DEFAULT_TOL, MaxMarginResult, finish,
+                                          nonsep_tolerance)
 from afterkernel.maxmargin.wolfe import min_norm_point
 from afterkernel.vocabulary import signed_labels
 
@@ -60,7 +60,7 @@ def solve_exact(
     y,
     tol: float | None = None,
     max_iter: int | None = None,
-    nonsep_tol: float = DEFAULT_NONSEP_TOL,
+    nonsep_tol: float | None = None,
     working_set: int = 2048,
     grow: float = 0.5,
     warm_start: bool = True,
@@ -73,7 +73,8 @@ def solve_exact(
     ||Z^T q*||^2 is the max-margin classifier and ||Z^T q*|| its margin.
     Stops when the relative gap ``1 - min_i (G q)_i / q^T G q`` over *all*
     points is at most ``tol`` (default 1e-4), when ``sqrt(q^T G q) <=
-    nonsep_tol * max_i ||z_i||`` (not separable), or after ``max_iter``
+    nonsep_tol * max_i ||z_i||`` (not separable; default by K's precision,
+    :func:`~afterkernel.maxmargin.result.nonsep_tolerance`), or after ``max_iter``
     steps (block-pivoting rounds plus Wolfe major cycles; ``iterations``
     reports their number).  ``working_set`` is the initial number of candidate
     points, ``grow`` the fraction by which a pass may enlarge it (by the
@@ -86,7 +87,8 @@ def solve_exact(
     Not separable: the dual optimum is q with Z^T q = 0, so w = 0 and the
     hard-margin classifier does not exist.  The returned ``coef`` are then
     those of the minimiser of Algorithm 1's loss log sum_i exp(-z_i^T w) to
-    the stationarity ``nonsep_tol * max_i ||z_i||`` (``nonsep_coef="loss"``,
+    the stationarity ``STATIONARITY * max_i ||z_i||`` (whatever K's
+    precision; ``nonsep_coef="loss"``,
     default; :mod:`~afterkernel.maxmargin.nonsep`; ``info["coef_from"]``
     says where they come from) or the dual weights q (``"dual"``).  When the
     Newton method gives up on a kernel of rank at most ``_FEATURE_RANK``,
@@ -109,7 +111,7 @@ def solve_exact(
     info: dict[str, Any] = {"passes": 0, "minor": 0, "dependent": 0, "bpp_support": []}
     if kappa == 0.0:
         return finish(np.zeros(n), np.zeros(n), 0.0, 0.0, 0, tol, "exact", True, info)
-    stops = _Stops(tol=tol, max_iter=max_iter, thresh2=nonsep_tol**2 * kappa)
+    stops = _Stops(tol=tol, max_iter=max_iter, thresh2=nonsep_tolerance(K.dtype, nonsep_tol) ** 2 * kappa)
     rounds = 0
     if newton:
         a, g, rounds = newton_support(gram, g0, tol, min(60, max_iter), info)
@@ -118,7 +120,7 @@ def solve_exact(
             ww = float(a @ g)
             return finish(a, g, ww, math.sqrt(ww) / float(a.sum()), rounds, tol, "exact", False, info)
         stops = _Stops(tol=tol, max_iter=max(max_iter - rounds, 0), thresh2=stops.thresh2)
-    loss = _LossRoute(K, gram, stops.thresh2, info)
+    loss = _LossRoute(K, gram, stops.thresh2, STATIONARITY * math.sqrt(kappa), info)
     if newton and nonsep_coef == "loss" and loss.certified():
         return finish(loss.coef, loss.margins, loss.ww, loss.bound, rounds + loss.steps, tol, "exact",
                       True, info)
@@ -270,7 +272,8 @@ def _optimal_on_working_set(GW: np.ndarray, seed: np.ndarray, lam: np.ndarray, s
 class _LossRoute:
     """The minimiser of Algorithm 1's loss (:mod:`~afterkernel.maxmargin.nonsep`)
     on the features Phi (n, r) of K = Phi Phi^T, r <= ``_FEATURE_RANK``
-    (pivoted partial Cholesky, O(n r^2)); computed once, on first use.
+    (pivoted partial Cholesky, O(n r^2)), to ||grad L|| <= ``grad_tol``;
+    computed once, on first use.
 
     :meth:`certified` says whether its softmax weights p certify that the
     data are not separable (p^T G p <= ``thresh2``, in float64 on K itself);
@@ -281,8 +284,9 @@ class _LossRoute:
     weights, as ``info["coef_from"]`` says.
     """
 
-    def __init__(self, K: np.ndarray, gram: SignedGram, thresh2: float, info: dict[str, Any]):
-        self.K, self.gram, self.thresh2, self.info = K, gram, thresh2, info
+    def __init__(self, K: np.ndarray, gram: SignedGram, thresh2: float, grad_tol: float,
+                 info: dict[str, Any]):
+        self.K, self.gram, self.thresh2, self.grad_tol, self.info = K, gram, thresh2, grad_tol, info
         self.done = False
 
     def certified(self) -> bool:
@@ -301,7 +305,7 @@ class _LossRoute:
         Z, piv = found
         rank = Z.shape[1]
         Z *= self.gram.s[:, None]  # in place: the features are not needed beside Z
-        w, p, self.steps, stationary = loss_minimiser(Z, grad_tol=math.sqrt(self.thresh2))
+        w, p, self.steps, stationary = loss_minimiser(Z, grad_tol=self.grad_tol)
         # Coefficients on the pivot points: Z[piv] (r, r) is triangular, so
         # Z^T coef = w is one O(r^2) solve; and a pivoted Cholesky factor
         # reproduces K's pivot columns, K[:, piv] = Phi Phi[piv]^T, so the
@@ -312,14 +316,15 @@ class _LossRoute:
         coef = np.zeros(self.gram.n)
         coef[piv] = solve_triangular(Z[piv], w, trans="T", lower=True, check_finite=False)
         del Z
-        self.coef, self.margins = coef, self.gram.matvec(coef)
+        # Both products in float64 on K, in one pass (p is dense).
+        both = self.gram.matvec(np.stack([coef, p], axis=1))
+        self.coef, self.margins = coef, both[:, 0].copy()
         self.ww = float(coef @ self.margins)
-        gp = self.gram.matvec(p)
-        self.bound = math.sqrt(max(float(p @ gp), 0.0))
-        self.ok = stationary and self.bound**2 <= self.thresh2
+        self.bound = math.sqrt(max(float(p @ both[:, 1]), 0.0))
+        self.ok = self.bound**2 <= self.thresh2
         self.info["loss_steps"] = self.steps
         self.info["coef_from"] = (f"loss minimiser (Newton, {self.steps} steps, rank-{rank} features, "
-                                  f"||grad|| <= {math.sqrt(self.thresh2):.3g} on them)" if stationary else
+                                  f"||grad|| <= {self.grad_tol:.3g} on them)" if stationary else
                                   f"loss after {self.steps} Newton steps (not stationary)")
         self.info["loss_certificate"] = self.ok  # p certifies non-separability on K itself
         self.info["loss_seconds"] = time.perf_counter() - start

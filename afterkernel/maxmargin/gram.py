@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 import numpy as np
-from scipy.linalg import lapack, solve_triangular
+from scipy.linalg import blas, lapack
 
 # Working memory for float64 products with a float32 K (bytes per block).
 _BLOCK_BYTES = 32 * 2**20
@@ -125,8 +125,11 @@ def low_rank_features(K: np.ndarray, max_rank: int, rel_tol: float = 1e-10,
     stop = rel_tol * float(d.max()) if n else 0.0
     cap = min(max_rank, n)
     # All max_rank columns reserved, filled left to right: the OS commits
-    # only the pages touched (about n r), and the result is a view, not a copy.
-    L = np.empty((n, cap))
+    # only the pages touched (about n r), and the result is a view, not a
+    # copy.  Column-major, so that a block of new columns is one contiguous
+    # write and L[:, :k] one contiguous operand (row-major: 0.7 s of strided
+    # writes at r = 2,801, n = 10,000).
+    L = np.empty((n, cap), order="F")
     k = 0
     pivots: list[np.ndarray] = []
     while True:
@@ -136,15 +139,17 @@ def low_rank_features(K: np.ndarray, max_rank: int, rel_tol: float = 1e-10,
             return None
         cand = np.argsort(-d, kind="stable")[: min(block, cap - k)]
         cand = cand[d[cand] > stop]
-        C = K[cand].T.astype(np.float64)  # (n, b) columns of the symmetric K
+        C = K[cand].T.astype(np.float64)  # (n, b) columns of the symmetric K, column-major
         if k:
-            C -= L[:, :k] @ L[cand, :k].T
+            C = blas.dgemm(-1.0, L[:, :k], L[cand, :k], beta=1.0, c=C, trans_b=1, overwrite_c=1)
         U, piv, rank, _ = lapack.dpstrf(C[cand], lower=0, tol=stop)
         if rank == 0:
             return L[:, :k], np.concatenate(pivots or [np.zeros(0, np.intp)])
         sel = piv[:rank] - 1
-        new = solve_triangular(np.triu(U[:rank, :rank]), C[:, sel].T, trans="T", check_finite=False).T
-        L[:, k : k + rank] = new
+        # The new columns X solve X U = C[:, sel] (U upper triangular), in place in L.
+        new = L[:, k : k + rank]
+        new[...] = C[:, sel]
+        blas.dtrsm(1.0, U[:rank, :rank], new, side=1, lower=0, overwrite_b=1)
         pivots.append(cand[sel])
         k += rank
         d -= np.einsum("ij,ij->i", new, new)

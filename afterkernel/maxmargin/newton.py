@@ -53,6 +53,8 @@ from afterkernel.maxmargin.gram import SignedGram
 
 # Pivots of G_FF's Cholesky factor below this (relative, squared) count as singular.
 _PIVOT_TOL = 1e-11
+# Whole rows gathered at once when a block of G is read from the held rows (bytes).
+_GATHER_BYTES = 4 << 20
 # A free block that loses more than this fraction of its points as dependent marks a low-rank G.
 _LOW_RANK_LOSS = 0.05
 
@@ -203,8 +205,13 @@ class _FreeRows:
         if len(cols) < len(rows):
             return self.sub(cols, rows).T
         # Whole rows, then columns: a gather along one axis each (np.ix_ is
-        # ~30x slower, measured).
-        out = self.buf[self.slot[rows]].take(cols, axis=1).astype(np.float64)
+        # ~30x slower, measured), by blocks of rows so that the whole rows
+        # gathered stay small (one gather of all rows copied |rows| x n).
+        out = np.empty((len(rows), len(cols)))
+        slots = self.slot[rows]
+        step = max(1, _GATHER_BYTES // (self.buf.itemsize * self.gram.n))
+        for b in range(0, len(rows), step):
+            out[b : b + step] = self.buf[slots[b : b + step]].take(cols, axis=1)
         out *= self.gram.s[rows][:, None]
         out *= self.gram.s[cols][None, :]
         return out
@@ -247,8 +254,8 @@ class _Factor:
 
         The factor is kept up to the first point that leaves; the rest is
         the Cholesky factor of its Schur complement.  Returns False when
-        G_FF was numerically singular: then a pivoted factorisation of the
-        whole block keeps a numerically independent subset F of it.
+        G_FF was numerically singular: then a pivoted factorisation of that
+        Schur complement keeps a numerically independent subset of the rest.
         """
         self.F_before = F = self.F
         keep = ~np.isin(F, leaving)
@@ -272,26 +279,25 @@ class _Factor:
         # S is symmetric and C-ordered: its transpose is the Fortran array
         # LAPACK factors in place, and the lower factor of S^T is U22 in S.
         _, status = lapack.dpotrf(S.T, lower=1, clean=1, overwrite_a=1)
-        if status != 0 or np.any(np.diag(S) ** 2 <= _PIVOT_TOL * dg):
-            del S, B
-            return self._pivoted(new)
+        independent = status == 0 and not np.any(np.diag(S) ** 2 <= _PIVOT_TOL * dg)
+        if not independent:
+            # The head F[:cut] is factored: only the tail's Schur complement
+            # needs a pivoted factorisation, which keeps a numerically
+            # independent subset of the tail, in its pivot order.
+            S = self.rows.sub(tail, tail)
+            if cut:
+                S -= B.T @ B
+            S, piv, rank, _ = lapack.dpstrf(S, lower=0, tol=_PIVOT_TOL * float(dg.max()), overwrite_a=1)
+            sel = piv[:rank] - 1
+            new, B = np.concatenate([F[:cut], tail[sel]]), B[:, sel]
+            S = np.triu(S[:rank, :rank])
         U = np.zeros((len(new), len(new)))
         U[:cut, :cut] = self.U[:cut, :cut]
         self.U = None  # the old factor goes before the new one is complete
         U[:cut, cut:] = B
         U[cut:, cut:] = S
         self.F, self.U = new, U
-        return True
-
-    def _pivoted(self, F: np.ndarray) -> bool:
-        """Factor a numerically independent subset of G_FF (``dpstrf``; empty
-        only when G_FF = 0), in its pivot order."""
-        self.U = None
-        G = self.rows.sub(F, F)
-        U, piv, rank, _ = lapack.dpstrf(G, lower=0, tol=_PIVOT_TOL * float(np.diag(G).max()),
-                                        overwrite_a=1)
-        self.F, self.U = F[piv[:rank] - 1], np.triu(U[:rank, :rank])
-        return False
+        return independent
 
     def solve_ones(self) -> np.ndarray:
         """a_F = G_FF^-1 1 (|F|,)."""

@@ -35,8 +35,12 @@ import math
 import numpy as np
 from scipy.linalg import blas, cho_factor, cho_solve
 
-#: the classifier's rule: the loss minimiser to ||grad L|| <= STATIONARITY * max_i ||z_i||
-STATIONARITY = 1e-6
+#: the classifier's rule: the loss minimiser to ||grad L|| <= STATIONARITY * max_i ||z_i||.
+#: 1e-6 did not fix the classifier: on an embedded-default fc conjugate kernel
+#: (n = 1,000, rank 99) it left 6 training points on the other side than at
+#: 1e-8 ... 1e-12 and scipy's BFGS minimiser (training error 8.2 % vs 8.8 %),
+#: on CIFAR-10's vgg one a test image; from 1e-8 on they agree.
+STATIONARITY = 1e-8
 # Armijo's sufficient-decrease constant and the most step halvings per Newton step.
 _ARMIJO = 1e-4
 _HALVINGS = 50

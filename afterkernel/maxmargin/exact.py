@@ -25,9 +25,9 @@ working-set method alone (which needed 3-6 passes and a working set of
 ascent with shrinking needed ~364,000 coordinate steps (~14 s) on the fc
 kernel, Wolfe's algorithm alone ~1,470 major cycles (~18 s).
 On CIFAR-10's vgg after kernel (n = 10,000, 5,564 support vectors) it
-certified in 22-27 rounds (15-22 s over
-this machine's runs), 13x faster than SVC; before its exchange
-was halved on rounds without progress it cycled and handed over (90 s).
+certified in 22-27 rounds (15-22 s over this machine's runs), 13x
+faster than SVC; before its exchange was halved on rounds without
+progress it cycled and handed over (90 s).
 ``benchmarks/bench_maxmargin.py`` compares with scikit-learn's SVC.
 
 Not separable, the hard-margin classifier does not exist; the classifier

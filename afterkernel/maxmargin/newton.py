@@ -276,28 +276,18 @@ class _Factor:
         if cut and len(joining):
             B[:, len(stay) :] = solve_triangular(self.U[:cut, :cut], self.rows.sub(F[:cut], joining),
                                                  trans="T", check_finite=False)
-        S = self.rows.sub(tail, tail)
-        dg = np.diag(S).copy()
-        # S is symmetric and C-ordered: its transpose is the Fortran array
-        # BLAS and LAPACK update and factor in place, and the lower factor of
-        # S^T is U22 in S.  The rank-cut update B^T B touches one triangle
-        # only (half the flops of a full product: measured 45 ms of a round's
-        # 87 ms on MNIST fc, cut 474, tail 1,323).
-        if cut:
-            blas.dsyrk(-1.0, B.T, beta=1.0, c=S.T, lower=1, overwrite_c=1)
+        S, dg = self._schur(tail, B)
         _, status = lapack.dpotrf(S.T, lower=1, clean=1, overwrite_a=1)
         independent = status == 0 and not np.any(np.diag(S) ** 2 <= _PIVOT_TOL * dg)
         if not independent:
             # The head F[:cut] is factored: only the tail's Schur complement
             # needs a pivoted factorisation, which keeps a numerically
             # independent subset of the tail, in its pivot order.
-            S = self.rows.sub(tail, tail)
-            if cut:
-                S -= B.T @ B
-            S, piv, rank, _ = lapack.dpstrf(S, lower=0, tol=_PIVOT_TOL * float(dg.max()), overwrite_a=1)
+            S, _ = self._schur(tail, B)
+            L, piv, rank, _ = lapack.dpstrf(S.T, lower=1, tol=_PIVOT_TOL * float(dg.max()), overwrite_a=1)
             sel = piv[:rank] - 1
             new, B = np.concatenate([F[:cut], tail[sel]]), B[:, sel]
-            S = np.triu(S[:rank, :rank])
+            S = np.triu(L.T[:rank, :rank])
         U = np.zeros((len(new), len(new)))
         U[:cut, :cut] = self.U[:cut, :cut]
         self.U = None  # the old factor goes before the new one is complete
@@ -305,6 +295,22 @@ class _Factor:
         U[cut:, cut:] = S
         self.F, self.U = new, U
         return independent
+
+    def _schur(self, tail: np.ndarray, B: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The Schur complement G[tail, tail] - B^T B (|tail|, |tail|) on its
+        upper triangle, and G's diagonal there (|tail|,); B (cut, |tail|).
+
+        S is symmetric and C-ordered: its transpose is the Fortran array BLAS
+        and LAPACK update and factor in place, and the lower factor of S^T
+        is U22 in S.  The update touches one triangle only (half the flops
+        of a full product: measured 45 ms of a round's 87 ms on MNIST fc,
+        cut 474, tail 1,323).
+        """
+        S = self.rows.sub(tail, tail)
+        dg = np.diag(S).copy()
+        if len(B):
+            blas.dsyrk(-1.0, B.T, beta=1.0, c=S.T, lower=1, overwrite_c=1)
+        return S, dg
 
     def solve_ones(self) -> np.ndarray:
         """a_F = G_FF^-1 1 (|F|,)."""

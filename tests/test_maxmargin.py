@@ -299,6 +299,52 @@ def test_newton_with_one_class(label):
     assert r.margin == pytest.approx(mm.solve(K, y, tol=1e-10).margin, rel=1e-8)
 
 
+def newton_float32(K, y, tol=1e-10):
+    """The Newton method's certified margin, its dual point and info on a float32 K."""
+    from afterkernel.maxmargin.gram import SignedGram
+    from afterkernel.maxmargin.newton import newton_support
+
+    gram = SignedGram(np.asarray(K, np.float32), np.where(y > 0, 1.0, -1.0))
+    info = {}
+    a, g, _ = newton_support(gram, gram.uniform_margins(), tol, 60, info, start=16)
+    assert a is not None, info
+    return float(g.min()) / np.sqrt(float(a @ g)), a, info
+
+
+def test_newton_float32_factor_is_refined_to_float64_accuracy():
+    # A float32 K is factored in float32; iterative refinement makes the
+    # result that of the float64 problem on the same (rounded) entries.
+    K, y, _, _ = make_problem("rbf", 80, 3)
+    K32 = K.astype(np.float32)
+    margin, a, info = newton_float32(K32, y)
+    assert info["newton_factor"] == "float32"
+    assert margin == pytest.approx(reference(K32.astype(np.float64), y)[0], rel=1e-8)
+    assert np.all(a >= 0)
+
+
+def test_newton_float32_turns_float64_when_refinement_fails(monkeypatch):
+    from afterkernel.maxmargin import newton
+
+    monkeypatch.setattr(newton, "_REFINE_STEPS", 1)  # one step never reaches the residual aimed at
+    K, y, _, _ = make_problem("rbf", 80, 3)
+    K32 = K.astype(np.float32)
+    margin, _, info = newton_float32(K32, y)
+    assert info["newton_factor"] == "float64"
+    assert margin == pytest.approx(reference(K32.astype(np.float64), y)[0], rel=1e-8)
+
+
+def test_newton_float32_with_duplicate_points():
+    # Duplicates put pivots of G_FF below float32's reach: the factor turns
+    # float64, where the dependent copies are found (only there) and dropped.
+    K, y, _, _ = make_problem("rbf", 80, 5)
+    twice = np.argsort(-mm.solve(K, y, tol=1e-10).coef)[:3]  # three support vectors
+    idx = np.concatenate([np.arange(80), twice])
+    K, y = K[np.ix_(idx, idx)].astype(np.float32), y[idx]
+    r = mm.solve(K, y, newton=True, tol=1e-10)
+    assert r.status == "optimal" and sum(r.info["newton_dependent"]) >= 3
+    assert r.margin == pytest.approx(reference(K.astype(np.float64), y)[0], rel=1e-8)
+
+
 def test_newton_certifies_nonseparable_through_its_fallback():
     K, y, _ = noisy_problem()
     assert newton_only(K, y) is None

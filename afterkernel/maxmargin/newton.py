@@ -15,19 +15,28 @@ once overshoots) join it.  ``grow`` = 1/4 rather than 1/2: on MNIST fc's
 after kernel (1,748 support vectors) 1/2 overshoots to |F| = 2,054 and the
 rounds that shed the excess refactorise nearly all of it; 1/4 peaks at
 1,807 in three more, smaller rounds (0.53 s instead of 0.65 s; vgg 0.18 s
-instead of 0.20 s, CIFAR-10's vgg 16.0 s instead of 14.8 s, one thread).
+instead of 0.20 s, CIFAR-10's vgg 16.0 s instead of 14.8 s, one thread,
+float64 factor).  The first free set is the 512 points of smallest margin
+under the uniform dual point: from 256, MNIST fc took 16 rounds instead of
+14 (0.24 s instead of 0.19 s for the float32 factor), CIFAR-10's vgg 29
+instead of 23 (8.7 s instead of 8.3 s); vgg's 340-730 support vectors
+did not mind (within 10 %).
 
 What a round costs is what changed since the last one, not |F|:
 
-* the rows K[F] are kept across rounds (:class:`_FreeRows`): a round
-  gathers only the rows of the points that joined F;
+* the rows K[F] and the block K[F, F] are kept across rounds
+  (:class:`_FreeRows`): a round gathers only the rows of the points that
+  joined F;
 * the Cholesky factor U of G_FF is kept (:class:`_Factor`): points that
   join are appended (a triangular solve and the factorisation of their
   Schur complement), points that leave cut the factor at the first of them
   and only the part after the cut is refactorised, sorted by decreasing
   weight.  Measured on MNIST after kernels: in the last rounds the cut is
   late (few points of small weight leave); while F grows it is early and
-  the rounds are nearly full factorisations.
+  the rounds are nearly full factorisations;
+* for a float32 K the factor is float32 (twice LAPACK's float64 rate) and
+  a_F is brought to float64 accuracy by iterative refinement before it is
+  certified.
 
 Margins are screened in K's own precision (float32: no float64 copy of the
 rows); when no index is infeasible they are recomputed in float64 (by
@@ -62,7 +71,7 @@ _PIVOT_TOL = {np.dtype(np.float64): 1e-11, np.dtype(np.float32): 1e-6}
 # Iterative refinement of a float32 solve: residual max |1 - G_FF a_F| aimed
 # at, and accepted when it stops falling; float64 products by blocks (bytes).
 _REFINED, _REFINED_ENOUGH, _REFINE_STEPS = 1e-13, 1e-10, 8
-_BLOCK_BYTES = 8 << 20
+_BLOCK_BYTES = 2 << 20
 # Whole rows gathered at once when a block of G is read from the held rows (bytes).
 _GATHER_BYTES = 4 << 20
 # A free block that loses more than this fraction of its points as dependent marks a low-rank G.
@@ -70,7 +79,7 @@ _LOW_RANK_LOSS = 0.05
 
 
 def newton_support(gram: SignedGram, g0: np.ndarray, tol: float, max_rounds: int, info: dict[str, Any],
-                   *, start: int = 256, grow: float = 0.25, patience: int = 4):
+                   *, start: int = 512, grow: float = 0.25, patience: int = 4):
     """Block principal pivoting on the whole problem, from the ``start``
     points of smallest margin g0 (n,) under the uniform dual point
     (:meth:`SignedGram.uniform_margins`).
@@ -184,29 +193,42 @@ def _gap(a: np.ndarray, g: np.ndarray) -> float:
 
 
 class _FreeRows:
-    """The rows K[i] of the free points, in K's dtype, kept across rounds.
+    """The rows K[i] of the free points, in K's dtype, kept across rounds,
+    and the entries of K between them.
 
-    Row i sits in ``buf[slot[i]]``; the slots of points that left F are
-    reused by those that join, lowest first.  ``buf`` reserves all n rows
-    but the OS commits only the pages written: about the largest free set's
-    rows.  (Growing a smaller buffer instead copied it into fresh pages:
-    measured 0.135 s of MNIST fc's 0.42 s.)
+    Row i sits in ``buf[slot[i]]``, and K[i, j] for held i, j in
+    ``between[slot[i], slot[j]]``: the blocks of G_FF the factor needs are
+    gathered from rows of that compact matrix (from the whole rows of K
+    instead: 0.11 s of MNIST fc's 0.53 s, measured).  The slots of points
+    that left F are reused by those that join, lowest first.  Both buffers
+    reserve all n slots but the OS commits only the pages written: about the
+    largest free set's rows, and its square.  (Growing smaller buffers
+    instead copied them into fresh pages: measured 0.135 s of MNIST fc's
+    0.42 s.)
     """
 
     def __init__(self, gram: SignedGram):
         self.gram = gram
         self.buf = np.empty((gram.n, gram.n), dtype=gram.K.dtype)
+        self.between = np.empty((gram.n, gram.n), dtype=gram.K.dtype)
         self.slot = np.full(gram.n, -1, dtype=np.intp)
+        self.point = np.zeros(gram.n, dtype=np.intp)  # the point of each used slot (any point where none is held)
         self.spare = list(range(gram.n - 1, -1, -1))  # free slots, lowest last
         self.top = 0  # slots at or above this have never been used
 
     def load(self, idx: np.ndarray) -> None:
         """Gather the rows of the points ``idx`` that are not held yet."""
-        for i in idx[self.slot[idx] < 0]:
-            s = self.spare.pop()
+        new = idx[self.slot[idx] < 0]
+        if len(new) == 0:
+            return
+        slots = np.array([self.spare.pop() for _ in new], dtype=np.intp)
+        self.slot[new], self.point[slots] = slots, new
+        self.top = max(self.top, int(slots.max()) + 1)
+        top, cols = self.top, self.point[: self.top]
+        for i, s in zip(new, slots):
             self.buf[s] = self.gram.K[i]
-            self.slot[i] = s
-            self.top = max(self.top, s + 1)
+            np.take(self.buf[s], cols, out=self.between[s, :top])
+        self.between[:top, slots] = self.between[slots, :top].T
 
     def release(self, idx: np.ndarray) -> None:
         """Forget the rows of the points ``idx`` (their slots are reused)."""
@@ -216,22 +238,18 @@ class _FreeRows:
         self.slot[held] = -1
 
     def sub(self, rows: np.ndarray, cols: np.ndarray, dtype=np.float64, upper: bool = False) -> np.ndarray:
-        """G[rows][:, cols] (|rows|, |cols|) as ``dtype``; the points of the
-        smaller of ``rows`` and ``cols`` are held (G is symmetric).  With
-        ``upper`` (rows = cols) only the upper triangle is filled: the rest
-        is left unset."""
-        if len(cols) < len(rows):
-            return self.sub(cols, rows, dtype).T
-        # Whole rows, then columns: a gather along one axis each (np.ix_ is
-        # ~30x slower, and so are flat indices: measured), by blocks of rows
-        # so that the whole rows gathered stay small.
+        """G[rows][:, cols] (|rows|, |cols|) as ``dtype`` for held points
+        ``rows`` and ``cols``.  With ``upper`` (rows = cols) only the upper
+        triangle is filled: the rest is left unset."""
+        # Rows, then columns: a gather along one axis each (np.ix_ is ~30x
+        # slower, and so are flat indices: measured), by blocks of rows.
         out = np.empty((len(rows), len(cols)), dtype=dtype)
-        slots, s = self.slot[rows], self.gram.s.astype(dtype)
-        step = max(1, _GATHER_BYTES // (self.buf.itemsize * self.gram.n))
+        rs, cs, s = self.slot[rows], self.slot[cols], self.gram.s.astype(dtype)
+        step = max(1, _GATHER_BYTES // (self.between.itemsize * max(self.top, 1)))
         for b in range(0, len(rows), step):
             c = b if upper else 0
             blk = out[b : b + step, c:]
-            blk[...] = self.buf[slots[b : b + step]].take(cols[c:], axis=1)
+            blk[...] = self.between[rs[b : b + step], : self.top].take(cs[c:], axis=1)
             # The signs are +-1: exact in any precision.
             blk *= s[rows[b : b + step], None]
             blk *= s[cols[c:]]

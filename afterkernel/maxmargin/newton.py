@@ -24,9 +24,8 @@ did not mind (within 10 %).
 
 What a round costs is what changed since the last one, not |F|:
 
-* the rows K[F] and the block K[F, F] are kept across rounds
-  (:class:`_FreeRows`): a round gathers only the rows of the points that
-  joined F;
+* the rows K[F] are kept across rounds (:class:`_FreeRows`): a round
+  gathers only the rows of the points that joined F;
 * the Cholesky factor U of G_FF is kept (:class:`_Factor`): points that
   join are appended (a triangular solve and the factorisation of their
   Schur complement), points that leave cut the factor at the first of them
@@ -193,42 +192,29 @@ def _gap(a: np.ndarray, g: np.ndarray) -> float:
 
 
 class _FreeRows:
-    """The rows K[i] of the free points, in K's dtype, kept across rounds,
-    and the entries of K between them.
+    """The rows K[i] of the free points, in K's dtype, kept across rounds.
 
-    Row i sits in ``buf[slot[i]]``, and K[i, j] for held i, j in
-    ``between[slot[i], slot[j]]``: the blocks of G_FF the factor needs are
-    gathered from rows of that compact matrix (from the whole rows of K
-    instead: 0.11 s of MNIST fc's 0.53 s, measured).  The slots of points
-    that left F are reused by those that join, lowest first.  Both buffers
-    reserve all n slots but the OS commits only the pages written: about the
-    largest free set's rows, and its square.  (Growing smaller buffers
-    instead copied them into fresh pages: measured 0.135 s of MNIST fc's
-    0.42 s.)
+    Row i sits in ``buf[slot[i]]``; the slots of points that left F are
+    reused by those that join, lowest first.  ``buf`` reserves all n rows
+    but the OS commits only the pages written: about the largest free set's
+    rows.  (Growing a smaller buffer instead copied it into fresh pages:
+    measured 0.135 s of MNIST fc's 0.42 s.)
     """
 
     def __init__(self, gram: SignedGram):
         self.gram = gram
         self.buf = np.empty((gram.n, gram.n), dtype=gram.K.dtype)
-        self.between = np.empty((gram.n, gram.n), dtype=gram.K.dtype)
         self.slot = np.full(gram.n, -1, dtype=np.intp)
-        self.point = np.zeros(gram.n, dtype=np.intp)  # the point of each used slot (any point where none is held)
         self.spare = list(range(gram.n - 1, -1, -1))  # free slots, lowest last
         self.top = 0  # slots at or above this have never been used
 
     def load(self, idx: np.ndarray) -> None:
         """Gather the rows of the points ``idx`` that are not held yet."""
-        new = idx[self.slot[idx] < 0]
-        if len(new) == 0:
-            return
-        slots = np.array([self.spare.pop() for _ in new], dtype=np.intp)
-        self.slot[new], self.point[slots] = slots, new
-        self.top = max(self.top, int(slots.max()) + 1)
-        top, cols = self.top, self.point[: self.top]
-        for i, s in zip(new, slots):
+        for i in idx[self.slot[idx] < 0]:
+            s = self.spare.pop()
             self.buf[s] = self.gram.K[i]
-            np.take(self.buf[s], cols, out=self.between[s, :top])
-        self.between[:top, slots] = self.between[slots, :top].T
+            self.slot[i] = s
+            self.top = max(self.top, s + 1)
 
     def release(self, idx: np.ndarray) -> None:
         """Forget the rows of the points ``idx`` (their slots are reused)."""
@@ -238,18 +224,22 @@ class _FreeRows:
         self.slot[held] = -1
 
     def sub(self, rows: np.ndarray, cols: np.ndarray, dtype=np.float64, upper: bool = False) -> np.ndarray:
-        """G[rows][:, cols] (|rows|, |cols|) as ``dtype`` for held points
-        ``rows`` and ``cols``.  With ``upper`` (rows = cols) only the upper
-        triangle is filled: the rest is left unset."""
-        # Rows, then columns: a gather along one axis each (np.ix_ is ~30x
-        # slower, and so are flat indices: measured), by blocks of rows.
+        """G[rows][:, cols] (|rows|, |cols|) as ``dtype``; the points of the
+        smaller of ``rows`` and ``cols`` are held (G is symmetric).  With
+        ``upper`` (rows = cols) only the upper triangle is filled: the rest
+        is left unset."""
+        if len(cols) < len(rows):
+            return self.sub(cols, rows, dtype).T
+        # Whole rows, then columns: a gather along one axis each (np.ix_ is
+        # ~30x slower, and so are flat indices: measured), by blocks of rows
+        # so that the whole rows gathered stay small.
         out = np.empty((len(rows), len(cols)), dtype=dtype)
-        rs, cs, s = self.slot[rows], self.slot[cols], self.gram.s.astype(dtype)
-        step = max(1, _GATHER_BYTES // (self.between.itemsize * max(self.top, 1)))
+        slots, s = self.slot[rows], self.gram.s.astype(dtype)
+        step = max(1, _GATHER_BYTES // (self.buf.itemsize * self.gram.n))
         for b in range(0, len(rows), step):
             c = b if upper else 0
             blk = out[b : b + step, c:]
-            blk[...] = self.between[rs[b : b + step], : self.top].take(cs[c:], axis=1)
+            blk[...] = self.buf[slots[b : b + step]].take(cols[c:], axis=1)
             # The signs are +-1: exact in any precision.
             blk *= s[rows[b : b + step], None]
             blk *= s[cols[c:]]

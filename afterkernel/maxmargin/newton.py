@@ -68,9 +68,8 @@ from afterkernel.maxmargin.gram import SignedGram
 # Schur complements carry rounding errors of ~1e-7 relative).
 _PIVOT_TOL = {np.dtype(np.float64): 1e-11, np.dtype(np.float32): 1e-6}
 # Iterative refinement of a float32 solve: residual max |1 - G_FF a_F| aimed
-# at, and accepted when it stops falling; float64 products by blocks (bytes).
+# at, and accepted when it stops falling; most steps.
 _REFINED, _REFINED_ENOUGH, _REFINE_STEPS = 1e-13, 1e-10, 8
-_BLOCK_BYTES = 2 << 20
 # Whole rows gathered at once when a block of G is read from the held rows (bytes).
 _GATHER_BYTES = 4 << 20
 # A free block that loses more than this fraction of its points as dependent marks a low-rank G.
@@ -126,36 +125,37 @@ def newton_support(gram: SignedGram, g0: np.ndarray, tol: float, max_rounds: int
         sizes.append(len(F))
         aF = factor.solve_ones()
         # Without progress the float32 screen may be what cycles (its error,
-        # relative to sum_j |G_ij a_j|, can exceed tol/4 near the optimum): float64 then.
+        # relative to sum_j |G_ij a_j|, can exceed tol/4 near the optimum):
+        # float64 margins then, of a_F refined to float64 accuracy.
         exact = limit is not None
-        refined = factor.refine(aF) if exact else aF
-        if refined is None:  # float32 was not enough: F refactorised in float64, ordered by this a_F
-            leaving = joining = np.zeros(0, dtype=np.intp)
-            continue
-        aF = refined
-        g = rows.margins(F, aF) if not exact else rows.margins_exact(F, aF)
+        if exact:
+            refined, g = _refined(factor, rows, F, aF, rows.margins_exact(F, aF))
+            if refined is None:  # float32 was not enough: F refactorised in float64, ordered by this a_F
+                leaving = joining = np.zeros(0, dtype=np.intp)
+                continue
+            aF = refined
+        else:
+            g = rows.margins(F, aF)
         drop = F[aF <= 0]
         viol = np.flatnonzero(~free & (g < 1.0 - tol / 4))
         if len(drop) == 0 and len(viol) == 0 and not exact:
-            # A candidate: the float32 factor's a_F to float64 accuracy first.
-            refined = factor.refine(aF)
+            # A candidate: float64 margins, and a_F refined as far as the gap needs.
+            refined, g = _refined(factor, rows, F, aF, rows.margins_exact(F, aF), tol)
             if refined is None:
                 leaving = joining = np.zeros(0, dtype=np.intp)
                 continue
             aF = refined
             drop = F[aF <= 0]
+            viol = np.flatnonzero(~free & (g < 1.0 - tol / 4))  # float64 margins: the screen missed these
         if len(drop) == 0 and len(viol) == 0:
             a = np.zeros(n)
             a[F] = aF
-            g = rows.margins_exact(F, aF)
             if _gap(a, g) <= tol:
                 info["newton_stop"] = "certified"
                 info["newton_factor"] = factor.dtype.name
                 return a, g, rounds
-            viol = np.flatnonzero(~free & (g < 1.0 - tol / 4))  # float64 margins: the screen missed these
-            if len(viol) == 0:
-                info["newton_stop"] = "no exchange left"
-                return None, None, rounds
+            info["newton_stop"] = "no exchange left"
+            return None, None, rounds
         nbad = len(drop) + len(viol)
         # Progress: fewer infeasible indices than ever, or a free set that
         # grows or shrinks by more than 10 % / 1 % (filling up, or shedding
@@ -189,6 +189,38 @@ def _gap(a: np.ndarray, g: np.ndarray) -> float:
     """Relative gap 1 - min(g) sum(a) / (a^T g) of a >= 0 (n,) with g = G a (n,)."""
     aga = float(a @ g)
     return 1.0 - float(g.min()) * float(a.sum()) / aga if aga > 0 else np.inf
+
+
+def _refined(factor: _Factor, rows: _FreeRows, F: np.ndarray, aF: np.ndarray, g: np.ndarray,
+             tol: float | None = None):
+    """(a_F, g) after iterative refinement of a float32 factor's a_F (|F|,),
+    with g = G[:, F] a_F (n,) its float64 margins: each step solves for the
+    residual 1 - g_F and recomputes g, until the relative gap is at most
+    ``tol`` (if given, with a_F > 0) or the residual max |1 - g_F| is at most
+    ``_REFINED`` (or stops falling below ``_REFINED_ENOUGH``).  (None, None),
+    and float64 from the next update on, when it does not converge.
+
+    A float32 solve is backward stable: its margins on F are within ~1e-6
+    of 1 although a_F is only good to 2e-5-2e-4 (cond(G_FF) 1.4e4-1.1e5 at
+    the MNIST after kernels' support sets), so a gap of 1e-4 seldom needs a
+    step; two steps bring a_F to 1e-13-1e-10 (measured).
+    """
+    last = np.inf
+    for step in range(_REFINE_STEPS + 1):
+        r = 1.0 - g[F]
+        err = float(np.abs(r).max()) if len(F) else 0.0
+        aga = float(aF @ g[F])
+        gap = 1.0 - float(g.min()) * float(aF.sum()) / aga if aga > 0 else np.inf
+        if factor.dtype == np.float64 or err <= _REFINED or (tol is not None and np.all(aF > 0) and gap <= tol):
+            return aF, g
+        if err > 0.5 * last or step == _REFINE_STEPS:
+            if err <= _REFINED_ENOUGH:
+                return aF, g
+            break
+        aF, last = aF + factor.solve(r), err
+        g = rows.margins_exact(F, aF)
+    factor.to_float64()
+    return None, None
 
 
 class _FreeRows:
@@ -267,13 +299,11 @@ class _Factor:
 
     For a float32 K the factor is float32 (G_FF's entries are exact there;
     ``spotrf`` runs at 66 GFlop/s against ``dpotrf``'s 31 on one core,
-    measured) and :meth:`refine` brings a_F to float64 accuracy by
-    iterative refinement (measured cond(G_FF) 1.4e4-1.1e5 at the MNIST after
-    kernels' support sets: a float32 solve is good to 2e-5-2e-4, two
-    refinement steps to 1e-13-1e-10).  It turns float64 for the rest of the
-    solve when float32 is not enough: a pivot below float32's reach
-    (duplicate points, a nearly singular G_FF) or a refinement that does not
-    converge.  Numerically dependent points are found in float64 only.
+    measured) and a_F is refined in float64 where it is certified
+    (:func:`_refined`).  It turns float64 for the rest of the solve when
+    float32 is not enough: a pivot below float32's reach (duplicate points,
+    a nearly singular G_FF) or a refinement that does not converge.
+    Numerically dependent points are found in float64 only.
 
     The order puts the points least likely to leave first: after each
     update, the refactorised part is sorted by decreasing weight a_i
@@ -369,24 +399,3 @@ class _Factor:
     def solve_ones(self) -> np.ndarray:
         """a_F = G_FF^-1 1 (|F|,), to the factor's precision."""
         return self.solve(np.ones(len(self.F)))
-
-    def refine(self, aF: np.ndarray) -> np.ndarray | None:
-        """a_F (|F|,) refined until the float64 residual max |1 - G_FF a_F|
-        is at most ``_REFINED`` (or stops falling); None, and float64 from
-        the next update on (:meth:`to_float64`), when it does not converge.
-        A float64 factor's a_F is returned as it is."""
-        if self.dtype == np.float64:
-            return aF
-        G = self.rows.sub(self.F, self.F, self.dtype)  # exact: G_FF in K's float32
-        step = max(1, _BLOCK_BYTES // (8 * max(len(self.F), 1)))
-        last = np.inf
-        for _ in range(_REFINE_STEPS):
-            r = 1.0 - np.concatenate([G[b : b + step].astype(np.float64) @ aF for b in range(0, len(aF), step)])
-            err = float(np.abs(r).max())
-            if err <= _REFINED or (err > 0.5 * last and err <= _REFINED_ENOUGH):
-                return aF
-            if err > 0.5 * last:
-                break
-            aF, last = aF + self.solve(r), err
-        self.to_float64()
-        return None

@@ -322,6 +322,18 @@ def test_newton_float32_factor_is_refined_to_float64_accuracy():
     assert np.all(a >= 0)
 
 
+@pytest.mark.parametrize("tol", [1e-4, 1e-7])
+def test_newton_float32_certifies_its_gap(tol):
+    # Refined only as far as the gap needs: whatever it stops at is certified.
+    K, y, _, _ = make_problem("rbf", 120, 6)
+    K32 = K.astype(np.float32)
+    gamma = reference(K32.astype(np.float64), y)[0]
+    r = mm.solve(K32, y, tol=tol)
+    assert r.status == "optimal" and r.info["newton_factor"] == "float32"
+    assert r.gap <= tol and r.margin <= gamma * (1 + 1e-12) and r.margin >= gamma * (1 - tol)
+    assert r.upper_bound >= gamma * (1 - 1e-12)
+
+
 def test_newton_float32_turns_float64_when_refinement_fails(monkeypatch):
     from afterkernel.maxmargin import newton
 

@@ -20,14 +20,17 @@ round-off.
 Why, measured on the after kernels of full MNIST 3v8 (n = 11,982, fc and
 vgg after 0 and 3 epochs, 330-1,748 support vectors; one BLAS thread): the
 Newton method certified all four in 12-16 rounds, 2.2-4.6x faster than the
-working-set method alone (which needed 3-6 passes and a working set of
-3,000-5,400 points: 70-230 MB of float64 G_WW); greedy dual coordinate
+working-set method alone (both with a float64 factor; with the float32 one
+the Newton method takes 10-14 rounds and 0.08-0.24 s); the working-set
+method needed 3-6 passes and a working set of
+3,000-5,400 points (70-230 MB of float64 G_WW); greedy dual coordinate
 ascent with shrinking needed ~364,000 coordinate steps (~14 s) on the fc
 kernel, Wolfe's algorithm alone ~1,470 major cycles (~18 s).
-On CIFAR-10's vgg after kernel (n = 10,000, 5,564 support vectors) it
-certified in 22-27 rounds (15-22 s over this machine's runs), 13x
-faster than SVC; before its exchange was halved on rounds without
-progress it cycled and handed over (90 s).
+On CIFAR-10's vgg after kernel (n = 10,000, 5,564-5,603 support vectors)
+it certified in 22-27 rounds (15-22 s over this machine's runs with the
+float64 factor, 7.9 s with the float32 one: 21x faster than SVC); before
+its exchange was halved on rounds without progress it cycled and handed
+over (90 s).
 ``benchmarks/bench_maxmargin.py`` compares with scikit-learn's SVC.
 
 Not separable, the hard-margin classifier does not exist; the classifier

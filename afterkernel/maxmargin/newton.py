@@ -132,29 +132,24 @@ def newton_support(gram: SignedGram, g0: np.ndarray, tol: float, max_rounds: int
         # relative to sum_j |G_ij a_j|, can exceed tol/4 near the optimum):
         # float64 margins then, of a_F refined to float64 accuracy.
         exact = limit is not None
-        if exact:
-            refined, g = _refined(factor, rows, F, aF, rows.margins_exact(F, aF))
+        g = rows.margins_exact(F, aF) if exact else rows.margins(F, aF)
+        candidate = not exact and np.all(aF > 0) and not np.any(~free & (g < 1.0 - tol / 4))
+        if exact or candidate:
+            # Float64 margins of a_F refined: to float64 accuracy without
+            # progress, as far as the gap needs for a candidate (whose
+            # float64 margins may show what the screen missed).
+            refined, g = _refined(factor, rows, F, aF, g if exact else rows.margins_exact(F, aF),
+                                  None if exact else tol)
             if refined is None:  # float32 was not enough: F refactorised in float64, ordered by this a_F
                 leaving = joining = np.zeros(0, dtype=np.intp)
                 continue
             aF = refined
-        else:
-            g = rows.margins(F, aF)
         drop = F[aF <= 0]
         viol = np.flatnonzero(~free & (g < 1.0 - tol / 4))
-        if len(drop) == 0 and len(viol) == 0 and not exact:
-            # A candidate: float64 margins, and a_F refined as far as the gap needs.
-            refined, g = _refined(factor, rows, F, aF, rows.margins_exact(F, aF), tol)
-            if refined is None:
-                leaving = joining = np.zeros(0, dtype=np.intp)
-                continue
-            aF = refined
-            drop = F[aF <= 0]
-            viol = np.flatnonzero(~free & (g < 1.0 - tol / 4))  # float64 margins: the screen missed these
         if len(drop) == 0 and len(viol) == 0:
-            a = np.zeros(n)
-            a[F] = aF
-            if _gap(a, g) <= tol:
+            if _gap(F, aF, g) <= tol:
+                a = np.zeros(n)
+                a[F] = aF
                 info["newton_stop"] = "certified"
                 info["newton_factor"] = factor.dtype.name
                 return a, g, rounds
@@ -206,10 +201,11 @@ def _stagnant(history: list[tuple[int, int]]) -> bool:
     return window[-1][0] > 0.9 * window[0][0] and max(sizes) < 1.1 * min(sizes)
 
 
-def _gap(a: np.ndarray, g: np.ndarray) -> float:
-    """Relative gap 1 - min(g) sum(a) / (a^T g) of a >= 0 (n,) with g = G a (n,)."""
-    aga = float(a @ g)
-    return 1.0 - float(g.min()) * float(a.sum()) / aga if aga > 0 else np.inf
+def _gap(F: np.ndarray, aF: np.ndarray, g: np.ndarray) -> float:
+    """Relative gap 1 - min(g) sum(a) / (a^T g) of a >= 0 that is a_F (|F|,)
+    on F and 0 elsewhere, with g = G a (n,)."""
+    aga = float(aF @ g[F])
+    return 1.0 - float(g.min()) * float(aF.sum()) / aga if aga > 0 else np.inf
 
 
 def _refined(factor: _Factor, rows: _FreeRows, F: np.ndarray, aF: np.ndarray, g: np.ndarray,
@@ -226,13 +222,13 @@ def _refined(factor: _Factor, rows: _FreeRows, F: np.ndarray, aF: np.ndarray, g:
     the MNIST after kernels' support sets), so a gap of 1e-4 seldom needs a
     step; two steps bring a_F to 1e-13-1e-10 (measured).
     """
+    if factor.dtype == np.float64:
+        return aF, g
     last = np.inf
     for step in range(_REFINE_STEPS + 1):
         r = 1.0 - g[F]
         err = float(np.abs(r).max()) if len(F) else 0.0
-        aga = float(aF @ g[F])
-        gap = 1.0 - float(g.min()) * float(aF.sum()) / aga if aga > 0 else np.inf
-        if factor.dtype == np.float64 or err <= _REFINED or (tol is not None and np.all(aF > 0) and gap <= tol):
+        if err <= _REFINED or (tol is not None and np.all(aF > 0) and _gap(F, aF, g) <= tol):
             return aF, g
         if err > 0.5 * last or step == _REFINE_STEPS:
             if err <= _REFINED_ENOUGH:
@@ -334,7 +330,7 @@ class _Factor:
 
     def __init__(self, rows: _FreeRows):
         self.rows = rows
-        self.dtype = np.dtype(np.float32 if rows.buf.dtype == np.float32 else np.float64)
+        self.dtype = rows.buf.dtype  # K's: float32 or float64 (check_kernel)
         self.F = np.zeros(0, dtype=np.intp)
         self.F_before = self.F
         self.U = np.zeros((0, 0), self.dtype)

@@ -14,6 +14,21 @@ from scipy.linalg import blas, lapack
 _BLOCK_BYTES = 2 * 2**20
 
 
+def float64_product(rows, x: np.ndarray, n: int) -> np.ndarray:
+    """sum_j R_j^T x_j (n,) or (n, r) in float64 over the m = len(x) rows R
+    (m, n) of a K, given by blocks: ``rows(b, e)`` is R[b:e] in K's dtype.
+    Each block is converted to float64 on its own (no float64 copy of R)."""
+    out = np.zeros((n,) + x.shape[1:])
+    step = max(1, _BLOCK_BYTES // (8 * n))
+    for b in range(0, len(x), step):
+        e = min(b + step, len(x))
+        blk = rows(b, e)
+        if blk.dtype != np.float64:
+            blk = blk.astype(np.float64)
+        out += blk.T @ x[b:e]
+    return out
+
+
 def check_kernel(K: np.ndarray, n: int, finite: bool = True) -> np.ndarray:
     """K (n, n) as float32 or float64, after O(n) checks that it is the
     symmetric, finite train Gram matrix of ``n`` labels.
@@ -67,18 +82,11 @@ class SignedGram:
         out *= self.s[cols][None, :]
         return out
 
-    def rows_dot(self, idx: np.ndarray, x: np.ndarray, rows=None) -> np.ndarray:
-        """G[:, idx] @ x for all n rows, float64, reading K[idx] in blocks
-        (``rows(block)`` gives K[block] when the caller holds them)."""
+    def rows_dot(self, idx: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """G[:, idx] @ x for all n rows, float64, reading K[idx] in blocks."""
         idx = np.asarray(idx)
-        out = np.zeros((self.n,) + x.shape[1:])
         sx = (x.T * self.s[idx]).T
-        step = max(1, _BLOCK_BYTES // (8 * self.n))
-        for b in range(0, len(idx), step):
-            blk = self.K[idx[b : b + step]] if rows is None else rows(idx[b : b + step])
-            if blk.dtype != np.float64:
-                blk = blk.astype(np.float64)
-            out += blk.T @ sx[b : b + step]
+        out = float64_product(lambda b, e: self.K[idx[b:e]], sx, self.n)
         return (out.T * self.s).T
 
     def matvec(self, x: np.ndarray) -> np.ndarray:

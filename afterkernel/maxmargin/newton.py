@@ -38,8 +38,9 @@ What a round costs is what changed since the last one, not |F|:
   certified.
 
 Margins are screened in K's own precision (float32: no float64 copy of the
-rows); when no index is infeasible they are recomputed in float64 (by
-blocks of rows) and the solution certifies itself: a >= 0 with relative gap
+rows); when no index is infeasible, or after an exchange of at most 1 % of
+F (most likely the last round), they are computed in float64 (by blocks of
+rows) and the solution certifies itself: a >= 0 with relative gap
 
     1 - min_i (G a)_i sum(a) / (a^T G a) <= tol.
 
@@ -61,7 +62,7 @@ from typing import Any
 import numpy as np
 from scipy.linalg import blas, lapack, solve_triangular
 
-from afterkernel.maxmargin.gram import SignedGram
+from afterkernel.maxmargin.gram import SignedGram, float64_product
 
 # Pivots of G_FF's Cholesky factor below this (relative, squared) count as
 # singular in float64, and as out of float32's reach in float32 (there the
@@ -73,6 +74,8 @@ _REFINED, _REFINED_ENOUGH, _REFINE_STEPS = 1e-13, 1e-10, 8
 # Rounds over which an exchange that neither grows F nor cuts the infeasible
 # indices by a tenth gives up (:func:`_stagnant`).
 _STAGNANT_ROUNDS = 6
+# An exchange of at most this fraction of |F| is taken for the last (float64 margins, no screen).
+_LAST_EXCHANGE = 0.01
 # Whole rows gathered at once when a block of G is read from the held rows (bytes).
 _GATHER_BYTES = 4 << 20
 # A free block that loses more than this fraction of its points as dependent marks a low-rank G.
@@ -130,15 +133,19 @@ def newton_support(gram: SignedGram, g0: np.ndarray, tol: float, max_rounds: int
         aF = factor.solve_ones()
         # Without progress the float32 screen may be what cycles (its error,
         # relative to sum_j |G_ij a_j|, can exceed tol/4 near the optimum):
-        # float64 margins then, of a_F refined to float64 accuracy.
+        # float64 margins then, of a_F refined to float64 accuracy.  After an
+        # exchange of at most 1 % of F the round is most likely the last, whose
+        # float64 margins the certificate needs anyway: no screen first
+        # (MNIST after kernels: 2-4 % of the solve, measured).
         exact = limit is not None
-        g = rows.margins_exact(F, aF) if exact else rows.margins(F, aF)
+        direct = exact or len(leaving) + len(joining) <= _LAST_EXCHANGE * len(F)
+        g = rows.margins_exact(F, aF) if direct else rows.margins(F, aF)
         candidate = not exact and np.all(aF > 0) and not np.any(~free & (g < 1.0 - tol / 4))
         if exact or candidate:
             # Float64 margins of a_F refined: to float64 accuracy without
             # progress, as far as the gap needs for a candidate (whose
             # float64 margins may show what the screen missed).
-            refined, g = _refined(factor, rows, F, aF, g if exact else rows.margins_exact(F, aF),
+            refined, g = _refined(factor, rows, F, aF, g if direct else rows.margins_exact(F, aF),
                                   None if exact else tol)
             if refined is None:  # float32 was not enough: F refactorised in float64, ordered by this a_F
                 leaving = joining = np.zeros(0, dtype=np.intp)
@@ -295,16 +302,23 @@ class _FreeRows:
         return out
 
     def margins_exact(self, F: np.ndarray, aF: np.ndarray) -> np.ndarray:
-        """g = G[:, F] a_F (n,) in float64, by blocks of the held rows (no
-        float64 copy of them all)."""
-        return self.gram.rows_dot(F, aF, rows=lambda b: self.buf[self.slot[b]])
+        """g = G[:, F] a_F (n,) in float64, by blocks of consecutive slots
+        (views of the buffer: no gathered copy, and no float64 copy of all
+        the rows; 6.8 ms instead of 8.5 ms for gathered blocks, 1,748 rows
+        of n = 11,982, measured)."""
+        return self.gram.s * float64_product(lambda b, e: self.buf[b:e], self._weights(F, aF, np.float64),
+                                             self.gram.n)
 
     def margins(self, F: np.ndarray, aF: np.ndarray) -> np.ndarray:
         """g = G[:, F] a_F (n,), the product in K's dtype (a screen: float32
         for a float32 K); the points F are held."""
-        w = np.zeros(self.top, dtype=self.buf.dtype)
+        return self.gram.s * (self._weights(F, aF, self.buf.dtype) @ self.buf[: self.top]).astype(np.float64)
+
+    def _weights(self, F: np.ndarray, aF: np.ndarray, dtype) -> np.ndarray:
+        """s_F a_F (|F|,) by slot (top,): zero in the slots not held for F."""
+        w = np.zeros(self.top, dtype=dtype)
         w[self.slot[F]] = self.gram.s[F] * aF
-        return self.gram.s * (w @ self.buf[: self.top]).astype(np.float64)
+        return w
 
 
 class _Factor:

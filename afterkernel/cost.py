@@ -45,11 +45,13 @@ COSTS: dict[str, tuple[float, str]] = {
     "kernel_peak_mb_vgg": (3349.0, "peak_rss_gb_vgg_mnist3v8: that job, jacobian_budget_mb 2048"),
     "dense_gram_copies": (6.0, "measurements.md: fc factorised Gram n=12,000 peaks at 3.7 GB = 6.4 n² float32"),
     "svm_s_per_pair": (7.9 / 10000 ** 2, "maxmargin_vs_svc_seconds_vgg_cifar: the exact solver 7.9 s on "
-                                         "CIFAR-10's vgg after kernel, n=10,000, 5,603 support vectors (the "
-                                         "slowest measured; MNIST's after kernels 0.08-0.24 s at n=11,982)"),
+                                         "CIFAR-10's vgg after kernel, n=10,000, 5,603 support vectors, with "
+                                         "OpenBLAS's AVX2 kernels (4.75 s with its AVX-512 ones; the slowest "
+                                         "measured; MNIST's after kernels 0.05-0.24 s at n=11,982)"),
     "nonsep_s_per_pair": (8.9 / 10000 ** 2, "nonseparable_certificate_seconds_cifar: the whole exact solve of "
                                             "CIFAR-10's vgg conjugate kernel (Newton attempt, features of rank "
-                                            "2,810, loss minimiser), n=10,000 (upper bound: every SVM counted so)"),
+                                            "2,810, loss minimiser), n=10,000, AVX2 kernels (4.96 s with AVX-512 "
+                                            "ones; upper bound: every SVM counted so)"),
     "svm_startup_cpu_s": (0.5, "default run (results/benchmarks, cpu_time): svm jobs at n=1,000, 0.42-0.48 CPU-s"),
     "python_base_mb": (100.0, "default run (results/benchmarks, max_rss): svm jobs at n=1,000, 91-101 MB"),
     "tf_base_mb": (620.0, "default run (results/benchmarks, max_rss): fc train jobs, 613-619 MB"),

@@ -4,6 +4,7 @@ so this folder is on ``sys.path``; nt_worker.py imports it in its own venv)."""
 import os
 import sys
 import time
+from pathlib import Path
 
 
 def pin_threads(threads: int) -> None:
@@ -17,6 +18,28 @@ def pin_threads(threads: int) -> None:
         pass
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ[var] = str(threads)
+
+
+def blas_kernels() -> list[str]:
+    """The BLAS libraries this process loaded (threadpoolctl), each with the
+    kernels it runs (OpenBLAS picks them by CPU unless OPENBLAS_CORETYPE
+    forces a type, which is then named)."""
+    try:
+        import numpy  # noqa: F401
+        import scipy.linalg  # noqa: F401
+        from threadpoolctl import threadpool_info
+
+        forced = os.environ.get("OPENBLAS_CORETYPE")
+
+        def owner(path: str) -> str:
+            return next((lib for lib in ("numpy", "scipy") if f"{lib}.libs" in path), Path(path).name)
+
+        return sorted(f"{owner(p.get('filepath', ''))}: {p.get('internal_api')} {p.get('version')} "
+                      f"({p.get('architecture')}, {p.get('threading_layer')}, {p.get('num_threads')} threads"
+                      + (f", OPENBLAS_CORETYPE={forced}" if forced and p.get("internal_api") == "openblas" else "")
+                      + ")" for p in threadpool_info() if p.get("user_api") == "blas")
+    except Exception as exc:  # noqa: BLE001
+        return [f"unknown ({exc})"]
 
 
 def logger(name: str):

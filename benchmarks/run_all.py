@@ -30,6 +30,8 @@ import threading
 import time
 from pathlib import Path
 
+from _common import blas_kernels
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 LOGS = HERE / "logs"
@@ -111,15 +113,7 @@ def machine_info() -> dict:
         info["memory_gb"] = round(int(mem.split()[1]) / 2**20, 1)
     except (OSError, StopIteration):
         pass
-    try:
-        import numpy  # noqa: F401
-        from threadpoolctl import threadpool_info
-
-        info["blas"] = [f"{p.get('internal_api')} {p.get('version')} ({p.get('architecture')}, "
-                        f"{p.get('threading_layer')}, {p.get('num_threads')} threads)"
-                        for p in threadpool_info() if p.get("user_api") == "blas"]
-    except Exception as exc:  # noqa: BLE001
-        info["blas"] = [f"unknown ({exc})"]
+    info["blas"] = blas_kernels()
     return info
 
 
@@ -456,7 +450,7 @@ def write_markdown(path: Path, run: dict) -> None:
          f"- Machine: {m.get('cpu', '?')}, {m.get('cores')} cores"
          + (f" ({m['usable_cores']} usable)" if m.get("usable_cores") not in (None, m.get("cores")) else "")
          + f", {m.get('memory_gb', '?')} GB RAM, AVX-512: {fmt(m.get('avx512'))}; {m.get('platform')}",
-         f"- BLAS (numpy): {'; '.join(m.get('blas') or ['?'])}",
+         f"- BLAS: {'; '.join(m.get('blas') or ['?'])}",
          f"- Threads given to each side: {run['threads']}",
          "- Versions: Python " + m.get("python", "?") + ", " + ", ".join(f"{k} {x}" for k, x in v.items()),
          ]

@@ -34,6 +34,10 @@ On the same matrix, each timed ``--repeats`` times (median reported):
   ``tol`` 1e-4 and 1e-3 (libsvm, with an intercept, one thread; the
   float64 copy it needs is made outside the timing).
 
+With ``--gram-file`` the pair behind the ratio, ours on one thread and SVC
+at tol 1e-4, runs in turn (ours, SVC, ours, SVC, ...), so that the
+machine's changes of speed during the run reach both sides alike.
+
 Margins: ours from the solver (no bias; certified within its gap); SVC's
 certified bracket on its own problem (with intercept): the achieved margin
 min_i s_i f(x_i) / ||w|| and the dual bound ||w|| / sum(alpha), ||w||^2 =
@@ -173,28 +177,52 @@ def after_kernel_grams(net: str, data, epochs: int, seed: int, use_cache: bool):
 
 def repeat(fn, repeats: int, max_seconds: float):
     """(last result, [seconds]) of up to ``repeats`` calls, stopping after ``max_seconds``."""
-    secs, out = [], None
+    return alternate([fn], repeats, max_seconds)[0]
+
+
+def alternate(fns, repeats: int, max_seconds: float, others_if=None):
+    """[(last result, [seconds])] of each of ``fns``, called in turn (a, b,
+    a, b, ...) up to ``repeats`` times each, stopping after ``max_seconds``
+    of any one: a change of the machine's speed during the run then reaches
+    both sides of a comparison alike.  With ``others_if``, the others run
+    only if it holds for the first result of ``fns[0]`` (else their
+    entries are (None, []))."""
+    secs, outs = [[] for _ in fns], [None] * len(fns)
     for _ in range(max(1, repeats)):
-        t0 = time.perf_counter()
-        out = fn()
-        secs.append(time.perf_counter() - t0)
-        if sum(secs) >= max_seconds:
+        for k, fn in enumerate(fns):
+            if k and others_if is not None and not others_if(outs[0]):
+                break
+            t0 = time.perf_counter()
+            outs[k] = fn()
+            secs[k].append(time.perf_counter() - t0)
+        if max(sum(x) for x in secs) >= max_seconds:
             break
-    return out, secs
+    return list(zip(outs, secs))
 
 
 def svc_case(k_train, k_test, y_train, y_test, repeats, max_seconds, tol):
     """SVC(C=1e10, tol) on one BLAS thread (libsvm is single-threaded), with
     its certified bracket on its own (with-intercept) problem: the achieved
     geometric margin min_i s_i f(x_i) / ||w|| and the dual bound ||w|| / sum(alpha)."""
-    from sklearn.svm import SVC
     from threadpoolctl import threadpool_limits
 
     k64 = np.asarray(k_train, dtype=np.float64)
-    y = np.asarray(y_train).astype(int)
     with threadpool_limits(1):
-        svc, secs = repeat(lambda: SVC(kernel="precomputed", C=1e10, tol=tol).fit(k64, y), repeats,
-                           max_seconds)
+        svc, secs = repeat(svc_fit(k64, y_train, tol), repeats, max_seconds)
+    return svc_summary(svc, secs, k64, k_test, y_train, y_test, tol)
+
+
+def svc_fit(k64, y_train, tol):
+    """The timed call: SVC(C=1e10, tol).fit on the float64 train Gram ``k64``."""
+    from sklearn.svm import SVC
+
+    y = np.asarray(y_train).astype(int)
+    return lambda: SVC(kernel="precomputed", C=1e10, tol=tol).fit(k64, y)
+
+
+def svc_summary(svc, secs, k64, k_test, y_train, y_test, tol):
+    """What :func:`svc_case` reports for the fitted ``svc`` and its ``secs``."""
+    y = np.asarray(y_train).astype(int)
     sv = svc.support_
     a = svc.dual_coef_[0].astype(np.float64)
     w = float(np.sqrt(a @ k64[np.ix_(sv, sv)] @ a))
@@ -237,13 +265,25 @@ def gram_file_cases(spec: str, snapshots: list[str], kernels=("after", "conjugat
 def ours_case(k_train, k_test, y_train, y_test, solver, tol, repeats, max_seconds, max_iter, threads=None):
     from threadpoolctl import threadpool_limits
 
+    with threadpool_limits(threads):
+        res, secs = repeat(ours_solve(k_train, y_train, solver, tol, max_iter), repeats, max_seconds)
+    return ours_summary(res, secs, k_train, k_test, y_train, y_test, solver, tol, threads)
+
+
+def ours_solve(k_train, y_train, solver, tol, max_iter):
+    """The timed call: ``maxmargin.solve`` on the train Gram."""
     from afterkernel import maxmargin
 
     kw = {"solver": solver, "tol": tol}
     if max_iter:
         kw["max_iter"] = max_iter
-    with threadpool_limits(threads):
-        res, secs = repeat(lambda: maxmargin.solve(k_train, y_train, **kw), repeats, max_seconds)
+    return lambda: maxmargin.solve(k_train, y_train, **kw)
+
+
+def ours_summary(res, secs, k_train, k_test, y_train, y_test, solver, tol, threads):
+    """What :func:`ours_case` reports for the result ``res`` and its ``secs``."""
+    from afterkernel import maxmargin
+
     dec = maxmargin.decision_function(k_test, y_train, res.coef)
     test_err = float(maxmargin.error_rate(dec, y_test))
     return {"solver": solver, "tol": tol, "threads": threads, "seconds": secs, "median_seconds": float(np.median(secs)),
@@ -306,26 +346,38 @@ def compare_on_gram_files(args, repeats: int, date: str, sklearn_version: str):
     SVC at tol 1e-4 (one thread) on the after kernel, the smallest margin
     ratio, and for kernels that are not separable (the conjugate kernel of
     CIFAR) our seconds to certify that."""
+    from threadpoolctl import threadpool_limits
+
     entries, details = [], {"date": date, "repeats": repeats, "sklearn": sklearn_version, "cases": []}
     for spec in args.gram_file:
         rows = []
         for label, snapshot, kernel, k_train, k_test, y_train, y_test in gram_file_cases(spec, args.snapshots, args.kernel):
             case = {"label": label, "snapshot": snapshot, "kernel": kernel, "n": int(len(y_train)),
                     "dtype": str(k_train.dtype)}
-            ours = {t: ours_case(k_train, k_test, y_train, y_test, "exact", 1e-4, repeats, args.max_seconds,
-                                 args.max_iter, t) for t in args.ours_threads}
+            # One thread each side, in turn (ours, SVC, ours, ...); SVC only
+            # where ours finds the kernel separable (else its hard-margin
+            # fit would not end), and on the after kernels only.
+            k64 = np.asarray(k_train, dtype=np.float64) if kernel == "after" else None
+            with threadpool_limits(1):
+                (res, secs), (svc, svc_secs) = alternate(
+                    [ours_solve(k_train, y_train, "exact", 1e-4, args.max_iter)]
+                    + ([svc_fit(k64, y_train, 1e-4)] if k64 is not None else []), repeats, args.max_seconds,
+                    others_if=lambda r: r.separable) + [(None, [])] * (k64 is None)
+            ours = {1: ours_summary(res, secs, k_train, k_test, y_train, y_test, "exact", 1e-4, 1)}
+            ours.update({t: ours_case(k_train, k_test, y_train, y_test, "exact", 1e-4, repeats, args.max_seconds,
+                                      args.max_iter, t) for t in args.ours_threads if t != 1})
             case["ours"] = ours
             log(f"{label} {snapshot} {kernel}: ours " + ", ".join(
                 f"{ours[t]['median_seconds']:.2f} s ({t} thread{'s' * (t > 1)})" for t in ours)
                 + f", separable {ours[1]['separable']}, support {ours[1]['n_support']}, "
                   f"test error {ours[1]['test_error']:.4f}, classifier {ours[1]['coef_from']}")
-            if kernel == "after" and ours[1]["separable"]:
-                case["svc"] = {f"{tol:g}": svc_case(k_train, k_test, y_train, y_test, repeats, args.max_seconds, tol)
-                               for tol in (1e-4, 1e-3)}
+            if svc is not None:
+                case["svc"] = {"0.0001": svc_summary(svc, svc_secs, k64, k_test, y_train, y_test, 1e-4),
+                               "0.001": svc_case(k_train, k_test, y_train, y_test, repeats, args.max_seconds, 1e-3)}
                 log(f"{label} {snapshot}: SVC tol 1e-4 {case['svc']['0.0001']['median_seconds']:.2f} s")
             rows.append(case)
             details["cases"].append(case)
-            del k_train, k_test
+            del k_train, k_test, k64
         label = rows[0]["label"]
         timed = [c for c in rows if "svc" in c]
         if timed:

@@ -358,11 +358,12 @@ def compare_on_gram_files(args, repeats: int, date: str, sklearn_version: str):
             # where ours finds the kernel separable (else its hard-margin
             # fit would not end), and on the after kernels only.
             k64 = np.asarray(k_train, dtype=np.float64) if kernel == "after" else None
+            calls = [ours_solve(k_train, y_train, "exact", 1e-4, args.max_iter)]
+            if k64 is not None:
+                calls.append(svc_fit(k64, y_train, 1e-4))
             with threadpool_limits(1):
-                (res, secs), (svc, svc_secs) = alternate(
-                    [ours_solve(k_train, y_train, "exact", 1e-4, args.max_iter)]
-                    + ([svc_fit(k64, y_train, 1e-4)] if k64 is not None else []), repeats, args.max_seconds,
-                    others_if=lambda r: r.separable) + [(None, [])] * (k64 is None)
+                runs = alternate(calls, repeats, args.max_seconds, others_if=lambda r: r.separable)
+            (res, secs), (svc, svc_secs) = runs[0], runs[1] if len(runs) > 1 else (None, [])
             ours = {1: ours_summary(res, secs, k_train, k_test, y_train, y_test, "exact", 1e-4, 1)}
             ours.update({t: ours_case(k_train, k_test, y_train, y_test, "exact", 1e-4, repeats, args.max_seconds,
                                       args.max_iter, t) for t in args.ours_threads if t != 1})
@@ -373,7 +374,7 @@ def compare_on_gram_files(args, repeats: int, date: str, sklearn_version: str):
                   f"test error {ours[1]['test_error']:.4f}, classifier {ours[1]['coef_from']}")
             if svc is not None:
                 case["svc"] = {"0.0001": svc_summary(svc, svc_secs, k64, k_test, y_train, y_test, 1e-4),
-                               "0.001": svc_case(k_train, k_test, y_train, y_test, repeats, args.max_seconds, 1e-3)}
+                               "0.001": svc_case(k64, k_test, y_train, y_test, repeats, args.max_seconds, 1e-3)}
                 log(f"{label} {snapshot}: SVC tol 1e-4 {case['svc']['0.0001']['median_seconds']:.2f} s")
             rows.append(case)
             details["cases"].append(case)

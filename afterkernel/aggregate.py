@@ -24,15 +24,18 @@ Two tables, both written as CSV by the ``aggregate`` rule.
         conjugate projection) is one number per snapshot, repeated on both
         kernel rows; beyond the paper (:mod:`afterkernel.kernel_evolution`),
         appended at the end: ``kernel_distance_init, kernel_distance_prev,
-        kernel_distance_final, kernel_velocity`` (NaN where the reference
+        kernel_distance_final, kernel_velocity`` (velocity: the angle
+        arccos(1 - distance) from the previous snapshot per SGD step; NaN where the reference
         snapshot is absent: the learning-rate schedule's ``final`` has no
         FNTK and no previous snapshot, ``e0`` no previous one),
-        ``spectrum_top10_fraction, target_alignment_centred`` and
+        ``spectrum_top10_fraction, target_alignment_centred``,
+        ``alignment_centred`` (the centred alignment of the two kernels, per snapshot) and
         ``spectrum_fraction_{i}`` (the i-th eigenvalue of the train Gram over
         its trace, i in :data:`SPECTRUM_INDICES`);
       * training (``results/training/{run}.h5``): ``nn_test_error`` and
         ``train_loss`` at the row's epoch (the last epoch for ``final``),
-        ``epochs_used, reached_target, diverged, n_params``.
+        ``epochs_used, reached_target, diverged, n_params, n_train, n_test``
+        (the images the run was trained and tested on).
 
       NaN (empty in the CSV) where a quantity does not apply (kernel and SVM
       quantities of ``none`` rows). ``separable, converged, reached_target,
@@ -95,19 +98,20 @@ KEYS = ["study", "run", "problem", "architecture", "family", "augmentation", "le
 SVM_QUANTITIES = ["svm_test_error", "svm_train_error", "margin", "gap", "separable", "converged"]
 KERNEL_QUANTITIES = ["translation", "rotation", "zoom", "swap", "effective_rank", "target_alignment"]
 TRAINING_QUANTITIES = ["nn_test_error", "train_loss"]
-RUN_QUANTITIES = ["epochs_used", "reached_target", "diverged", "n_params"]
+RUN_QUANTITIES = ["epochs_used", "reached_target", "diverged", "n_params", "n_train", "n_test"]
 #: eigenvalue indices (1 = largest) of the spectrum columns ``spectrum_fraction_{i}``
 SPECTRUM_INDICES = (1, 2, 3, 5, 10, 20, 50)
 SPECTRUM_PREFIX = "spectrum_fraction_"
 EVOLUTION_QUANTITIES = (["kernel_distance_init", "kernel_distance_prev", "kernel_distance_final",
-                         "kernel_velocity", "spectrum_top10_fraction", "target_alignment_centred"]
+                         "kernel_velocity", "spectrum_top10_fraction", "target_alignment_centred",
+                         "alignment_centred"]
                         + [f"{SPECTRUM_PREFIX}{i}" for i in SPECTRUM_INDICES])
 # the paper's columns first, in their order; the evolution quantities appended
 QUANTITIES = (SVM_QUANTITIES[:2] + TRAINING_QUANTITIES[:1] + SVM_QUANTITIES[2:] + KERNEL_QUANTITIES[:4]
               + ["alignment"] + KERNEL_QUANTITIES[4:] + TRAINING_QUANTITIES[1:] + RUN_QUANTITIES
               + EVOLUTION_QUANTITIES)
 BOOL_QUANTITIES = ["separable", "converged", "reached_target", "diverged"]
-INT_COLUMNS = ["epoch", "epochs_used", "n_params"]
+INT_COLUMNS = ["epoch", "epochs_used", "n_params", "n_train", "n_test"]
 METRICS_COLUMNS = KEYS + QUANTITIES
 
 SUMMARY_KEYS = ["study", "problem", "architecture", "family", "augmentation", "learning_rate",
@@ -213,6 +217,8 @@ def _run_columns(row: Mapping[str, Any], training: TrainingRecord, reached: bool
         "reached_target": _bool(tattrs.get("reached_target")),
         "diverged": bool(_bool(tattrs.get("diverged")) is True),
         "n_params": _float(tattrs.get("n_params")),
+        "n_train": _float(tattrs.get("n_train")),
+        "n_test": _float(tattrs.get("n_test")),
     }
     hist = _history_at(training, snapshot_epoch(snapshot))
     base.update(hist if reached else dict.fromkeys(hist, math.nan))
@@ -224,15 +230,17 @@ def _kernel_records(base: Mapping[str, Any], files: Mapping[str, Any], reached: 
     quantities of the snapshot (NaN when the training did not reach it)."""
     snapshot = base["snapshot"]
     kernel_attrs: dict[str, dict[str, Any]] = {k: {} for k in KERNELS}
-    alignment = math.nan
+    alignment = centred = math.nan
     if reached:
-        alignment = _float(_read_attrs(files["kernel_metrics"], snapshot).get("alignment"))
+        snapshot_attrs = _read_attrs(files["kernel_metrics"], snapshot)
+        alignment, centred = (_float(snapshot_attrs.get(k)) for k in ("alignment", "alignment_centred"))
         for kernel in KERNELS:
             kernel_attrs[kernel] = _kernel_group(files["kernel_metrics"], f"{snapshot}/{kernel}")
     records = []
     for kernel in KERNELS:
-        rec = {**base, "kernel": kernel, "alignment": alignment}
+        rec = {**base, "kernel": kernel}
         rec.update({q: _float(kernel_attrs[kernel].get(q)) for q in KERNEL_QUANTITIES + EVOLUTION_QUANTITIES})
+        rec.update(alignment=alignment, alignment_centred=centred)
         sa = _read_attrs(files["svm"][kernel]) if reached else {}
         rec.update(svm_test_error=_float(sa.get("test_error")), svm_train_error=_float(sa.get("train_error")),
                    margin=_float(sa.get("margin")), gap=_float(sa.get("gap")),

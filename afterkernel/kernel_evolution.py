@@ -7,8 +7,9 @@ neural feature alignment").
 - Kernel distance d(K₁, K₂) = 1 − <K₁,K₂>_F / (‖K₁‖_F ‖K₂‖_F): 0 for
   proportional kernels, 1 for orthogonal ones; measured on the test-sample
   Gram matrices (k, k) of a run's snapshots.
-- Kernel velocity: the distance between consecutive snapshots divided by the
-  epochs between them.
+- Kernel velocity (Fort et al.'s): the angle arccos(1 − d) between consecutive
+  snapshots' kernels per SGD step between them (1 − cos grows like the
+  angle squared, so only the angle is comparable across gaps).
 - Spectrum: the top eigenvalues of the (n, n) train Gram, by block Krylov
   with a seeded start block (the same Gram gives the same numbers), or
   exactly from the (d, d) feature Gram for the conjugate kernel; and the
@@ -178,11 +179,22 @@ def nan_spectrum(n: int, k: int = SPECTRUM_SIZE) -> dict:
             "spectrum_top10_fraction": math.nan}
 
 
+def sgd_steps_per_epoch(n_train: int, batch_size: int) -> int:
+    """Minibatches in one epoch (the last one may be smaller)."""
+    return -(-int(n_train) // int(batch_size))
+
+
+def kernel_angle(distance: float) -> float:
+    """The angle (radians) between two kernels at kernel distance ``distance``."""
+    return math.acos(min(1.0, max(-1.0, 1.0 - distance))) if math.isfinite(distance) else math.nan
+
+
 def evolution(epochs: Sequence[int], grams: Sequence[np.ndarray | None],
-              initial: int | None) -> list[dict[str, float]]:
+              initial: int | None, steps_per_epoch: int = 1) -> list[dict[str, float]]:
     """The distances of each snapshot of one run and kernel: to the FNTK
     (snapshot index ``initial``, None when the run has none), to the previous
-    and the last snapshot, and the velocity from the previous one.
+    and the last snapshot, and the velocity from the previous one (angle per
+    SGD step, ``steps_per_epoch`` steps an epoch).
     ``epochs`` (ascending) and ``grams`` (test-sample Grams, None where
     diverged) are in snapshot order. NaN where a reference is absent or
     diverged (the first snapshot has no previous one)."""
@@ -191,16 +203,16 @@ def evolution(epochs: Sequence[int], grams: Sequence[np.ndarray | None],
     out = []
     for i, (epoch, G) in enumerate(zip(epochs, grams)):
         prev = kernel_distance(grams[i - 1], G) if i else math.nan
-        step = epoch - epochs[i - 1] if i else 0
+        steps = (epoch - epochs[i - 1]) * steps_per_epoch if i else 0
         out.append({"kernel_distance_init": kernel_distance(init, G) if initial is not None else math.nan,
                     "kernel_distance_prev": prev,
                     "kernel_distance_final": kernel_distance(last, G),
-                    "kernel_velocity": prev / step if step > 0 else math.nan})
+                    "kernel_velocity": kernel_angle(prev) / steps if steps > 0 else math.nan})
     return out
 
 
 def run_evolution(snapshots: Sequence[str], grams: Mapping[str, Mapping[str, np.ndarray | None]],
-                  kernels: Sequence[str]) -> dict[str, dict[str, dict[str, float]]]:
+                  kernels: Sequence[str], steps_per_epoch: int = 1) -> dict[str, dict[str, dict[str, float]]]:
     """:func:`evolution` of every kernel of one run: ``snapshots`` its
     snapshot names (``e{epoch}``, or ``final`` alone in the learning-rate
     schedule), ``grams`` name -> kernel -> test-sample Gram (None: diverged).
@@ -212,7 +224,7 @@ def run_evolution(snapshots: Sequence[str], grams: Mapping[str, Mapping[str, np.
     initial = names.index(snapshot_name(0)) if snapshot_name(0) in names else None
     out: dict[str, dict[str, dict[str, float]]] = {s: {} for s in names}
     for kernel in kernels:
-        rows = evolution(epochs, [grams[s].get(kernel) for s in names], initial)
+        rows = evolution(epochs, [grams[s].get(kernel) for s in names], initial, steps_per_epoch)
         for s, row in zip(names, rows):
             out[s][kernel] = row
     return out

@@ -1,5 +1,8 @@
 # Aggregation and figures read small files: on a cluster they run on the
 # submit host instead of waiting in the queue.
+
+from afterkernel.figures import report_section
+
 rule aggregate:
     localrule: True
     input:
@@ -8,12 +11,14 @@ rule aggregate:
         metrics=report(
             ak_plan.table_file("metrics.csv"),
             caption="../report/metrics.rst",
-            category="Tables",
+            category=report_section("Tables"),
+            labels={"table": "metrics: one row per run, snapshot and kernel"},
         ),
         summary=report(
             ak_plan.table_file("summary.csv"),
             caption="../report/summary.rst",
-            category="Tables",
+            category=report_section("Tables"),
+            labels={"table": "summary: means over seeds with 95 % intervals"},
         ),
     log:
         ak_plan.log_file("tables", "aggregate"),
@@ -28,16 +33,24 @@ rule aggregate:
 
 
 # Which of the paper's claims (§1, §3) this run reproduces, from its own
-# numbers: one row per claim and (problem, architecture).
+# numbers: one row per claim and (problem, architecture). The HTML page is
+# the report's first section; the CSV is the table itself.
 rule claims:
     localrule: True
     input:
         metrics=ak_plan.table_file("metrics.csv"),
     output:
+        html=report(
+            ak_plan.table_file("claims.html"),
+            caption="../report/claims.rst",
+            category=report_section("What this run reproduces"),
+            labels={"table": "the paper's claims, checked on this run"},
+        ),
         claims=report(
             ak_plan.table_file("claims.csv"),
             caption="../report/claims.rst",
-            category="What this run reproduces",
+            category=report_section("Tables"),
+            labels={"table": "claims: the same table as CSV"},
         ),
         markdown=ak_plan.table_file("claims.md"),
     log:

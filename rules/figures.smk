@@ -6,7 +6,7 @@
 
 import os
 
-from afterkernel.figures import FIGURES, OTHER_PAIRS, drawn_figures
+from afterkernel.figures import FIGURES, OTHER_PAIRS, drawn_figures, report_labels, report_section
 
 
 def get_figure_outputs():
@@ -30,7 +30,12 @@ for _fig in [*FIGURES.values(), *OTHER_PAIRS.values()]:
             # the caption (with the panel index) is written with the figure, from
             # the registry; absolute, because Snakemake joins a relative caption
             # path to rules/
-            png=report(_png, caption=os.path.abspath(_caption), category=_fig.category),
+            png=report(
+                _png,
+                caption=os.path.abspath(_caption),
+                category=report_section(_fig.category),
+                labels=report_labels(_fig),
+            ),
             svg=_svg,
             caption=_caption,
         log:

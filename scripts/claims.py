@@ -3,9 +3,10 @@
 :data:`afterkernel.claims.CLAIMS_COLUMNS`), from the metrics table.
 
 Snakemake passes ``input.metrics``, ``output.claims`` (CSV),
-``output.markdown`` and ``log``. By hand::
+``output.markdown``, ``output.html`` and ``log``. By hand::
 
-    python scripts/claims.py --metrics results/tables/metrics.csv --claims claims.csv --markdown claims.md
+    python scripts/claims.py --metrics results/tables/metrics.csv --claims claims.csv --markdown claims.md \
+        --html claims.html
 """
 
 import argparse
@@ -19,13 +20,16 @@ from afterkernel.entry import run_script  # noqa: E402
 
 
 def from_snakemake(smk):
-    return dict(metrics=smk.input.metrics, claims=smk.output.claims, markdown=smk.output.markdown)
+    return dict(metrics=smk.input.metrics, claims=smk.output.claims, markdown=smk.output.markdown,
+                html_page=smk.output.html)
 
 
 def parser():
     ap = argparse.ArgumentParser(description="Check the paper's claims on the metrics table.")
-    for flag, default in (("metrics", "metrics.csv"), ("claims", "claims.csv"), ("markdown", "claims.md")):
-        ap.add_argument(f"--{flag}", default=f"results/tables/{default}", help=f"default: results/tables/{default}")
+    for flag, default in (("metrics", "metrics.csv"), ("claims", "claims.csv"), ("markdown", "claims.md"),
+                          ("html", "claims.html")):
+        ap.add_argument(f"--{flag}", default=f"results/tables/{default}", help=f"default: results/tables/{default}",
+                        **({"dest": "html_page"} if flag == "html" else {}))
     return ap
 
 

@@ -161,7 +161,11 @@ def test_run_evolution_distances_velocity_and_missing_references():
     assert np.isnan(e0["kernel_distance_prev"]) and np.isnan(e0["kernel_velocity"])
     assert e1["kernel_distance_init"] == pytest.approx(d(G0, G1))
     assert e3["kernel_distance_prev"] == pytest.approx(d(G1, G3))
-    assert e3["kernel_velocity"] == pytest.approx(d(G1, G3) / 2)
+    assert e3["kernel_velocity"] == pytest.approx(np.arccos(1 - d(G1, G3)) / 2)
+    # per SGD step: 10 steps an epoch
+    steps = ke.run_evolution(["e0", "e1", "e3"], grams, ["after"], steps_per_epoch=10)
+    assert steps["e3"]["after"]["kernel_velocity"] == pytest.approx(np.arccos(1 - d(G1, G3)) / 20)
+    assert ke.sgd_steps_per_epoch(11982, 32) == 375 and ke.sgd_steps_per_epoch(64, 32) == 2
     assert e0["kernel_distance_final"] == pytest.approx(d(G0, G3))
     assert e3["kernel_distance_final"] == pytest.approx(0.0, abs=1e-12)
     # a diverged snapshot (no Gram): NaN to and from it

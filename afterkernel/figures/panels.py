@@ -234,7 +234,7 @@ def _kernel_panels(s: pd.DataFrame, study: str, rows: Sequence[tuple[str, str, s
 
 #: (title, quantity, y label, log y) of the panels of Figures 17, 19 and 20
 DISTANCE_ROWS = (("Distance to the FNTK", "kernel_distance_init", "Kernel distance to epoch 0", False),
-                 ("Velocity", "kernel_velocity", "Kernel velocity (distance / epoch, log)", True))
+                 ("Velocity", "kernel_velocity", "Kernel velocity (angle per SGD step, log)", True))
 TARGET_ROWS = (("Uncentred", "target_alignment", "Kernel-target alignment", False),
                ("Centred", "target_alignment_centred", "Centred kernel-target alignment", False))
 LR_EVOLUTION_ROWS = (

@@ -168,6 +168,22 @@ _INV = ("average cosine similarity, over the test images, between the after-kern
 _OFF_SCALE = ("The network's test error at initialisation (about 0.5) is off the scale where the panel says "
               "\"network at epoch 0\" (its value is written there).")
 
+#: the report's sections in the study's order (the report sorts its sections by name)
+REPORT_SECTIONS = ("What this run reproduces", "Epochs study", "Learning-rate study", "Width study", "Augmentation",
+                   "Beyond the paper", "Tables")
+
+
+def report_section(category: str) -> str:
+    """The report category of ``category``, numbered in :data:`REPORT_SECTIONS`' order."""
+    return f"{REPORT_SECTIONS.index(category) + 1}. {category}"
+
+
+def report_labels(spec: "FigureSpec") -> dict[str, str]:
+    """The labels naming a figure in the report's table of its section."""
+    number = str(spec.number) if spec.pairs == PAPER else f"{spec.number}, pairs the paper does not show"
+    return {"figure": number, "shows": spec.title}
+
+
 BEYOND = "Beyond the paper"
 _BEYOND = "Beyond the paper: measured on this study's runs, not a figure of the paper. "
 
@@ -266,8 +282,9 @@ _SPECS = [
                                          "and kernel velocity vs training epochs",
          caption=f"{_BEYOND}Kernel distance 1 − <K_t,K_0> / (‖K_t‖ ‖K_0‖) (Fort et al. 2020) of the "
                  f"test-sample Gram matrix at epoch t to the FNTK (epoch 0), {_EPOCHS}, and kernel velocity: "
-                 "the distance from the previous snapshot divided by the epochs between them, drawn at the "
-                 "later snapshot (none at epoch 0; log scale). (a) after kernel, (b) conjugate kernel: "
+                 "the angle arccos(1 − d) from the previous snapshot divided by the SGD steps between them "
+                 "(Fort et al.'s velocity; steps = epochs × ⌈n_train / batch size⌉), drawn at the later snapshot "
+                 "(none at epoch 0; log scale). (a) after kernel, (b) conjugate kernel: "
                  "distance to the FNTK; (c), (d) their velocity. Distances to or from a diverged snapshot are NaN "
                  "and not drawn."),
     dict(stem="spectrum_vs_epochs", study="epochs", category=BEYOND, x="eigen_index",

@@ -180,4 +180,5 @@ def write_diverged(gram, metrics, root: dict, n: int, m: int, k: int,
     per_kernel = {kernel: {**{g: nan for g in INVARIANCE_GROUPS}, "effective_rank": nan,
                            "target_alignment": nan, "target_alignment_centred": nan, **nan_spectrum(n)}
                   for kernel in KERNELS}
-    write_metrics(metrics, {**root, "alignment": nan, "n_test_sample": int(k)}, cos, per_kernel)
+    write_metrics(metrics, {**root, "alignment": nan, "alignment_centred": nan, "n_test_sample": int(k)}, cos,
+                  per_kernel)

@@ -27,7 +27,7 @@ import numpy as np
 
 from afterkernel.invariances import all_invariances
 from afterkernel.io import atomic_h5
-from afterkernel.kernel_evolution import run_evolution, spectrum_metrics
+from afterkernel.kernel_evolution import run_evolution, sgd_steps_per_epoch, spectrum_metrics
 from afterkernel.kernel_metrics import gram_metrics
 from afterkernel.kernels.diagonals import feature_scale
 from afterkernel.kernels.engine import DEFAULT_BUDGET_MB, KernelEngine
@@ -97,7 +97,8 @@ def kernel_job(training: str | Path, data: str | Path, gram: str | Path, metrics
                 test_sample=test_sample, backend=backend, evolution=evolution,
                 samples=samples.setdefault(snapshot, {}))
         if evolution:  # distances to the last snapshot need all of them: written before the file closes
-            write_evolution(fm, run_evolution(snapshots, samples, KERNELS))
+            steps = sgd_steps_per_epoch(len(problem.y_train), int(attrs.get("batch_size", 32)))
+            write_evolution(fm, run_evolution(snapshots, samples, KERNELS, steps_per_epoch=steps))
     return out
 
 
@@ -160,7 +161,7 @@ def snapshot_kernels(model, x_train, y_train, x_test, y_test, gram, metrics, *,
         cos, inv = all_invariances(model, x_test[sample], block_size=block_size,
                                    jacobian_budget_mb=jacobian_budget_mb, engine=engine)
         gm = gram_metrics(after_sample, conjugate_sample, y_test[sample])
-        root["alignment"] = gm["alignment"]
+        root["alignment"], root["alignment_centred"] = gm["alignment"], gm["alignment_centred"]
         root["seconds"] = time.perf_counter() - t_start
         write_snapshot_attrs(gram, root)
         per_kernel = {kern: {**inv[kern], **gm[kern], **spectra.get(kern, {})} for kern in KERNELS}

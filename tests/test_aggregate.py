@@ -189,11 +189,12 @@ def test_metrics_values(fake):
 def test_evolution_columns_are_appended_and_read(tmp_path):
     """The distances, spectrum and centred alignment of a metrics file's kernel
     group land in the new columns, after every column of the paper."""
-    n_paper = agg.QUANTITIES.index("n_params") + 1
+    n_paper = agg.QUANTITIES.index("n_test") + 1
     assert agg.QUANTITIES[n_paper:] == agg.EVOLUTION_QUANTITIES
     results = tmp_path / "results"
     run = f"{ROOT_RUN}/epochs/seed0"
-    write_training(results, run, test_error=[0.5, 0.3], train_loss=[0.7, 0.3], snapshots={"e1": 1})
+    write_training(results, run, test_error=[0.5, 0.3], train_loss=[0.7, 0.3], snapshots={"e1": 1}, n_train=64,
+                   n_test=16)
     spectrum = np.array([6.0, 2.0, 1.0, 0.5])  # fewer eigenvalues than index 5: NaN there
     evo = {"kernel_distance_init": 0.3, "kernel_distance_prev": 0.3, "kernel_distance_final": 0.0,
            "kernel_velocity": 0.3, "spectrum_top10_fraction": 0.95, "target_alignment_centred": 0.4,
@@ -201,6 +202,7 @@ def test_evolution_columns_are_appended_and_read(tmp_path):
     write_kernel_metrics(results, run, "e1", {**kernel_values(0, 1), **evo}, {**kernel_values(0, 1), **evo}, 0.9)
     with h5py.File(results / "kernels" / f"{run}.metrics.h5", "a") as f:
         f["e1/after/spectrum"] = spectrum
+        f["e1"].attrs["alignment_centred"] = 0.7
     for kernel in KERNELS:
         write_svm(results, run, "e1", kernel, test_error=0.1, train_error=0.0, margin=0.1, gap=1e-5,
                   separable=True, converged=True)
@@ -211,6 +213,7 @@ def test_evolution_columns_are_appended_and_read(tmp_path):
         assert a[key] == pytest.approx(evo[key])
     assert a["spectrum_fraction_1"] == pytest.approx(0.6) and a["spectrum_fraction_3"] == pytest.approx(0.1)
     assert math.isnan(a["spectrum_fraction_5"])
+    assert (a["n_train"], a["n_test"], a["alignment_centred"], a["alignment"]) == (64, 16, 0.7, 0.9)
     c = select(m, kernel="conjugate").iloc[0]  # no spectrum dataset
     assert math.isnan(c["spectrum_fraction_1"]) and c["kernel_distance_prev"] == pytest.approx(0.3)
 

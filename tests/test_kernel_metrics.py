@@ -177,3 +177,16 @@ def test_run_evolution_distances_velocity_and_missing_references():
     lr = ke.run_evolution(["final"], {"final": {"after": G1}}, ["after"])["final"]["after"]
     assert np.isnan(lr["kernel_distance_init"]) and np.isnan(lr["kernel_distance_prev"])
     assert lr["kernel_distance_final"] == pytest.approx(0.0, abs=1e-12)
+
+
+def test_centred_kernel_alignment_against_float64_brute_force():
+    rng = np.random.default_rng(7)
+    X, Y = rng.normal(size=(12, 5)) + 3.0, rng.normal(size=(12, 4)) + 3.0  # a large common component
+    G, H = X @ X.T, Y @ Y.T
+    C = np.eye(12) - np.ones((12, 12)) / 12
+    Gc, Hc = C @ G @ C, C @ H @ C
+    ref = np.sum(Gc * Hc) / (np.linalg.norm(Gc) * np.linalg.norm(Hc))
+    assert km.centred_kernel_alignment(G, H) == pytest.approx(ref, rel=1e-12)
+    # the uncentred alignment is dominated by the common component, the centred one is not
+    assert km.kernel_alignment(G, H) > 0.9 > km.centred_kernel_alignment(G, H)
+    assert km.gram_metrics(G, H, np.arange(12) % 2)["alignment_centred"] == pytest.approx(ref, rel=1e-12)

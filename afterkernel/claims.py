@@ -24,6 +24,9 @@ what holds across seeds of this run on these images, not on new data.
   1 / n_test grid, and seeds that agree to the image do not make a difference
   certain (the SE of a mean over n seeds is then at least that / sqrt(n)).
   Any other row whose seeds agree exactly has no interval (``inconclusive``).
+- A claim on the last epoch needs a trained network there: every seed's
+  training loss at most :data:`TRAINED_LOSS` (else ``not in this config``,
+  ``note`` says so); C3 compares at the first epoch where that holds.
 - ``p_value`` is the p-value of the claim (two-sided-equivalent for
   directional relations, the larger TOST p for equivalence); ``verdict_holm``
   is the verdict after Holm's adjustment over every row tested.
@@ -414,6 +417,20 @@ def _condition(check: Check, side: Side, rows: pd.DataFrame, level) -> tuple[pd.
     return values, excluded
 
 
+def _untrained(check: Check, side: Side, rows: pd.DataFrame, level) -> str:
+    """Why the last epoch of ``side`` says nothing of a trained network ('' if
+    every seed's training loss there is at most :data:`TRAINED_LOSS`): the
+    paper's claims on the last epoch are claims on trained networks."""
+    if check.study != "epochs" or side.at != "max":
+        return ""
+    loss = rows[(rows["epoch"] == level) & (rows["kernel"] == AFTER) & ~rows["diverged"]]["train_loss"].dropna()
+    if len(loss) and float(loss.max()) > TRAINED_LOSS:
+        arch = side.architecture or str(rows["architecture"].iloc[0])
+        return (f"the {arch} network has not trained by its last epoch ({level:g}): training loss up to "
+                f"{float(loss.max()):.3g} > {TRAINED_LOSS:g}")
+    return ""
+
+
 def _missing(check: Check, pair: tuple[str, str], rows: dict[Side, pd.DataFrame], levels: dict) -> str:
     """Why the config cannot test ``check`` on ``pair`` ('' if it can)."""
     study = check.study.replace("_", "-")
@@ -437,7 +454,7 @@ def _missing(check: Check, pair: tuple[str, str], rows: dict[Side, pd.DataFrame]
         return f"the last epoch of this config is epoch {levels[check.a]:g}"
     if check.b.drop and levels[check.b] == 0:
         return "the last epoch of this config is epoch 0"
-    return ""
+    return next((u for u in (_untrained(check, s, rows[s], levels[s]) for s in (check.a, check.b)) if u), "")
 
 
 # --------------------------------------------------------------------------

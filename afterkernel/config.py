@@ -10,7 +10,8 @@ Snakemake passes as text) are read as YAML.
 
 The schema (``schemas/config.schema.yaml``) fixes the shape and types of
 every key; :func:`validate` adds the checks a schema cannot express (problem
-names and the data they need, :mod:`afterkernel.data.planning`; the user
+names and the data they need, the targets of ``data.caps``,
+:mod:`afterkernel.data.planning`; the user
 modules of ``modules``; architecture names, types and builder arguments;
 image sizes the networks cannot take; learning rates for every data set a
 study uses). Every failure is a :class:`ConfigError` whose message names the
@@ -87,8 +88,14 @@ def _typed_text(value: Any, node: dict) -> Any:
 
 
 def with_defaults(config: dict | None) -> dict:
-    """``config`` (what a user gave) merged into the embedded default."""
-    return _typed_text(_merge(default_config(), dict(config or {})), schema())
+    """``config`` (what a user gave) merged into the embedded default. The
+    default's ``data.caps`` name the default's pairs: a config with problems
+    or studies of its own starts without them."""
+    config = dict(config or {})
+    base = default_config()
+    if ("problems" in config or "studies" in config) and "caps" not in (config.get("data") or {}):
+        base["data"]["caps"] = []
+    return _typed_text(_merge(base, config), schema())
 
 
 def load(path: str | Path) -> dict:
@@ -136,6 +143,9 @@ def _describe(error) -> str:
         return f"config key '{key}': {error.instance!r} is not allowed; it must be {bound} {error.validator_value}"
     if v == "minItems" and error.validator_value == 1:
         return f"config key '{key}': must not be empty"
+    if v in ("oneOf", "anyOf", "dependentRequired") and error.schema.get("description"):
+        # a rule between keys (data.caps entries): the rule's own words
+        return f"config key '{key}': {error.schema['description'].strip()}; got {error.instance!r}"
     description = error.schema.get("description")
     return f"config key '{key}': {error.message}" + (f" ({description.strip()})" if description else "")
 
@@ -246,10 +256,11 @@ def _semantic_errors(config: dict) -> list[str]:
             if arch not in archs:
                 out.append(f"config key '{key}': architecture {arch!r} is not defined under "
                            f"'architectures'; allowed values: {', '.join(config['architectures'])}")
-    for arch in studies.get("epochs", {}).get("epochs_by_architecture", {}):
-        if arch not in archs:
-            out.append(f"config key 'studies.epochs.epochs_by_architecture.{arch}': architecture {arch!r} "
-                       f"is not defined under 'architectures'; allowed values: {', '.join(config['architectures'])}")
+    for by in ("epochs_by_architecture", "augmentation_by_architecture"):
+        for arch in studies.get("epochs", {}).get(by, {}):
+            if arch not in archs:
+                out.append(f"config key 'studies.epochs.{by}.{arch}': architecture {arch!r} is not defined "
+                           f"under 'architectures'; allowed values: {', '.join(config['architectures'])}")
     if "learning_rate" in studies:
         rates = studies["learning_rate"]["learning_rates"]
         for i, (problem, _) in enumerate(studies["learning_rate"]["pairs"]):

@@ -80,8 +80,9 @@ CLASS_COUNTS = {
     "cifar10": ((5000,) * 10, (1000,) * 10),
     "cifar100": ((500,) * 100, (100,) * 100),
 }
-#: the embedded files (afterkernel/embedded/README.md): images per class
-EMBEDDED_PER_CLASS = {"mnist": (500, 200), "cifar10": (300, 100)}
+#: the embedded files (afterkernel/embedded/README.md): images per class where
+#: they are not the full data set's (MNIST 3, 5, 6, 8 are embedded in full)
+EMBEDDED_PER_CLASS = {"cifar10": (300, 100)}
 #: a data set of the user's: assumed per class (train, test)
 DEFAULT_PER_CLASS = (6000, 1000)
 INPUT_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3),
@@ -95,9 +96,13 @@ def input_shape(problem: str, config: Mapping | None = None) -> tuple[int, int, 
     return INPUT_SHAPES.get(spec.get("dataset", name), DEFAULT_INPUT_SHAPE)
 
 
-def problem_sizes(config: Mapping, problem: str) -> tuple[int, int]:
-    """(n_train, n_test) of ``problem`` under the config's source and caps:
-    ``mnist-3v8`` is 11,982 / 1,984 in full, 1,000 / 400 embedded."""
+def problem_sizes(config: Mapping, problem: str, arch: str | None = None) -> tuple[int, int]:
+    """(n_train, n_test) of ``problem`` under the config's source and the
+    caps of (``problem``, ``arch``) (:func:`afterkernel.plan.caps_of`;
+    ``arch`` ``None``: the problem's own): ``mnist-3v8`` is 11,982 / 1,984
+    in full (keras, dir or embedded), ``cifar10-cat-dog`` 600 / 200 embedded."""
+    from afterkernel.plan import caps_of
+
     data = config.get("data", {})
     name, rest = problem.split("-", 1)
     # a `datasets` entry names its keras / embedded data set; others are the user's
@@ -113,7 +118,7 @@ def problem_sizes(config: Mapping, problem: str) -> tuple[int, int]:
         per_class = [(train[a], test[a]), (train[b], test[b])]
     else:
         per_class = [DEFAULT_PER_CLASS] * 2
-    caps = data.get("max_train_per_class"), data.get("max_test_per_class")
+    caps = caps_of(config, problem, arch)
     capped = [[v if cap is None else min(v, int(cap)) for v, cap in zip(cls, caps)] for cls in per_class]
     return capped[0][0] + capped[1][0], capped[0][1] + capped[1][1]
 
@@ -253,7 +258,7 @@ def _gpu_seconds(cpu_mac_s: float, cpu_other_s: float) -> float:
 
 def _run_facts(config: Mapping, run) -> tuple[NetSize, int, int, tuple[int, int, int]]:
     shape = input_shape(run.problem, config)
-    n, m = problem_sizes(config, run.problem)
+    n, m = problem_sizes(config, run.problem, run.arch)
     return net_size(config["architectures"][run.arch], shape), n, m, shape
 
 
@@ -320,15 +325,16 @@ def svm_cost(config: Mapping, run) -> JobCost:
     """An ``svm`` job: the exact solver on the (n, n) Gram, plus (upper
     bound) the loss minimiser of a non-separable kernel; memory: the float32
     Gram and the solver's float64 working set."""
-    n, m = problem_sizes(config, run.problem)
+    n, m = problem_sizes(config, run.problem, run.arch)
     solve = n * n * (c("svm_s_per_pair") + c("nonsep_s_per_pair"))
     mem = c("python_base_mb") + (4 * n * n + 8 * n * n / 4 + 8 * m) / MB
     return JobCost(solve + c("svm_startup_cpu_s"), mem, disk_mb=8 * m / MB + 0.01)
 
 
-def data_cost(config: Mapping, problem: str) -> JobCost:
-    """A ``prepare_data`` job: the two classes' images as float32."""
-    n, m = problem_sizes(config, problem)
+def data_cost(config: Mapping, problem: str, arch: str | None = None) -> JobCost:
+    """A ``prepare_data`` job: the two classes' images as float32 (the
+    subset of (``problem``, ``arch``)'s caps)."""
+    n, m = problem_sizes(config, problem, arch)
     shape = input_shape(problem, config)
     size = 4 * (n + m) * shape[0] * shape[1] * shape[2] / MB
     return JobCost(c("prepare_cpu_s"), c("python_base_mb") + 3 * size + 200, disk_mb=size)

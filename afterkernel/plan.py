@@ -11,6 +11,7 @@ that needs it, so nothing is trained twice.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from afterkernel.vocabulary import (
@@ -98,8 +99,79 @@ def fetched_keras_file(dataset: str = "{dataset}") -> str:
     return f"{RESOURCES}/keras/{dataset}.npz"
 
 
-def problem_file(problem: str = "{problem}", root: str = RESULTS) -> str:
-    return result_file("data", f"{problem}.h5", root)
+def problem_file(problem: str = "{problem}", subset: str = "", root: str = RESULTS) -> str:
+    """``results/data/{problem}{subset}.h5``: ``subset`` is ``""`` for the
+    full data (no cap at all), else the tag of the caps (:func:`subset_tag`),
+    so that two caps of a problem never share a file; ``"{subset}"`` is the
+    rule's wildcard."""
+    if not isinstance(subset, str) or not (subset == "{subset}" or re.fullmatch(SUBSET_PATTERN, subset)):
+        raise ValueError(f"problem_file: subset must be '' or a tag such as '.train1000-test250-s0' "
+                         f"(matching {SUBSET_PATTERN}), got {subset!r} (the root is the keyword root=)")
+    return result_file("data", f"{problem}{subset}.h5", root)
+
+
+# --------------------------------------------------------------------------
+# the per-class caps of a (problem, architecture) and the problem file's tag
+
+#: the caps' config keys under ``data`` and in each ``data.caps`` entry
+CAP_KEYS = ("max_train_per_class", "max_test_per_class")
+#: a problem file's subset tag: empty (no cap), or both sides and the seed
+SUBSET_PATTERN = r"(\.train(all|\d+)-test(all|\d+)-s\d+)?"
+
+
+def caps_of(config: dict, problem: str, arch: str | None = None) -> tuple[int | None, int | None]:
+    """(train, test) images per class of ``problem`` trained with ``arch``
+    (``None``: the caps of the problem itself): ``data.max_*_per_class``,
+    overridden by the ``data.caps`` entries, most specific last: the data
+    set's entry, the problem's (without ``architecture``), the (problem,
+    ``arch``) entry. An entry without a cap key inherits it from the level
+    below; an explicit ``null`` there means all images."""
+    data = config.get("data") or {}
+    caps = {key: data.get(key) for key in CAP_KEYS}
+    entries = data.get("caps") or []
+    levels = (
+        lambda e: "dataset" in e and e["dataset"] == dataset(problem),
+        lambda e: e.get("problem") == problem and "architecture" not in e,
+        lambda e: arch is not None and e.get("problem") == problem and e.get("architecture") == arch,
+    )
+    for matches in levels:
+        for entry in entries:
+            if matches(entry):
+                caps.update({key: entry[key] for key in CAP_KEYS if key in entry})
+    return caps[CAP_KEYS[0]], caps[CAP_KEYS[1]]
+
+
+def subset_tag(train_cap: int | None, test_cap: int | None, seed: int = 0) -> str:
+    """``""`` without caps, else ``.train{N}-test{M}-s{seed}`` (``all`` for
+    an uncapped side): the part of a problem file's name after the problem."""
+    if train_cap is None and test_cap is None:
+        return ""
+    side = lambda cap: "all" if cap is None else str(int(cap))  # noqa: E731
+    return f".train{side(train_cap)}-test{side(test_cap)}-s{int(seed)}"
+
+
+def caps_from_tag(tag: str) -> tuple[int | None, int | None, int | None]:
+    """The inverse of :func:`subset_tag`: (train cap, test cap, seed), all
+    ``None`` for ``""`` (the full data, nothing drawn)."""
+    if tag == "":
+        return None, None, None
+    m = re.fullmatch(r"\.train(all|\d+)-test(all|\d+)-s(\d+)", tag)
+    if not m:
+        raise ValueError(f"{tag!r} is not a problem file's subset tag ('' or e.g. '.train1000-test250-s0')")
+    train, test, seed = m.groups()
+    return (None if train == "all" else int(train)), (None if test == "all" else int(test)), int(seed)
+
+
+def subset_of(config: dict, problem: str, arch: str | None = None) -> str:
+    """The subset tag of the problem file that (``problem``, ``arch``) trains
+    and measures on: :func:`subset_tag` of :func:`caps_of` and ``data.subset_seed``."""
+    seed = (config.get("data") or {}).get("subset_seed") or 0
+    return subset_tag(*caps_of(config, problem, arch), seed)
+
+
+def run_problem_file(config: dict, run: Run, root: str = RESULTS) -> str:
+    """The problem file of ``run`` (its problem under the caps of its architecture)."""
+    return problem_file(run.problem, subset_of(config, run.problem, run.arch), root)
 
 
 def training_file(run: Run | str = RUN_WILDCARDS, root: str = RESULTS) -> str:
@@ -165,7 +237,7 @@ def rows(config: dict) -> list[Row]:
         s = studies["epochs"]
         for problem, arch in s["pairs"]:
             epochs = sorted(epochs_of(s, arch))
-            for augmented in s["augmentation"]:
+            for augmented in s.get("augmentation_by_architecture", {}).get(arch, s["augmentation"]):
                 for seed in seeds:
                     run = Run(problem, arch, augmentation_name(augmented), EPOCHS, seed)
                     out += [Row("epochs", run, snapshot_name(e), e, True) for e in epochs]

@@ -51,8 +51,9 @@ BENCHES = {
     "neural_tangents": ("bench_neural_tangents.py", True, ["--quick"]),
     "maxmargin": ("bench_maxmargin.py", True, ["--quick"]),
     "evolution": ("bench_evolution.py", False, ["--quick"]),
+    "throughput": ("bench_throughput.py", False, ["--quick"]),
 }
-ORDER = ["kernels", "training", "neural_tangents", "maxmargin", "evolution", "default_run"]
+ORDER = ["kernels", "training", "neural_tangents", "maxmargin", "evolution", "throughput", "default_run"]
 
 # How to read the ratio of each entry, and its target where the issue set one:
 # prefix -> (ratio definition, how to read it, target, "ratio>=" | "ratio<=" | "value<=" | None)
@@ -81,6 +82,9 @@ RATIO_MEANING = {
     "evolution_overhead_fraction": ("kernel job seconds with / without the evolution quantities",
                                     "value: (with - without) / without, lower is better", 0.1, "value<="),
     "peak_rss_gb_megavgg_test": ("–", "GB, lower is better", 6.0, "value<="),
+    "study_throughput_": ("one 2-thread job at a time / two 1-thread jobs side by side (wall s)",
+                          "> 1: side by side is faster", None, None),
+    "reproduction_": ("measured (configs/reproduction.yaml, 2 cores)", "see reproduction/README.md", None, None),
 }
 
 

@@ -40,6 +40,7 @@ KERNEL_THREADS = config["kernels"].get("threads", 2)
 
 wildcard_constraints:
     problem=r"[a-z][a-z0-9_]*-[A-Za-z0-9_-]+",
+    subset=ak_plan.SUBSET_PATTERN,  # "" or .train{N|all}-test{M|all}-s{seed}: problem has no dot
     dataset="|".join(ak_data_catalog.KNOWN),
     arch=r"[A-Za-z0-9_.-]+",
     aug=r"plain|augmented",
@@ -65,6 +66,12 @@ def run_of(wildcards):
     if path not in RUNS_BY_PATH:
         raise ValueError(f"{path} is not a training run of this config")
     return RUNS_BY_PATH[path]
+
+
+def get_problem_file(wildcards):
+    """The problem file of the run's (problem, architecture): the full data,
+    or the subset its caps (data.max_*_per_class, data.caps) select."""
+    return ak_plan.problem_file(wildcards.problem, ak_plan.subset_of(config, wildcards.problem, wildcards.arch))
 
 
 def get_training_params(wildcards):

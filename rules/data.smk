@@ -22,16 +22,19 @@ def get_data_inputs(wildcards):
     return ak_data.problem_inputs(config, wildcards.problem, ak_plan.fetched_keras_file)
 
 
+# One problem file per (problem, caps): `subset` is "" for the full data, else
+# the caps' tag (.train1000-test250-s0, afterkernel.plan.subset_tag), from
+# which the job's caps and seed are read (afterkernel.data.planning.prepare_params).
 rule prepare_data:
     input:
         unpack(get_data_inputs),
     output:
-        ak_plan.problem_file(),
+        ak_plan.problem_file("{problem}", "{subset}"),
     log:
-        ak_plan.log_file("data", "{problem}"),
+        ak_plan.log_file("data", "{problem}{subset}"),
     params:
         problem="{problem}",
-        data=config["data"],
+        data=lambda wc: ak_data.prepare_params(config, wc.subset),
         dataset=lambda wc: ak_data.problem_spec(config, wc.problem),
         code=code_hash("prepare_data"),
     conda:

@@ -3,7 +3,7 @@
 rule kernel:
     input:
         training=ak_plan.training_file(),
-        data=ak_plan.problem_file(),
+        data=get_problem_file,
     output:
         gram=gram_output(ak_plan.gram_file()),
         metrics=ak_plan.kernel_metrics_file(),

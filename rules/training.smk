@@ -1,6 +1,6 @@
 rule train:
     input:
-        data=ak_plan.problem_file(),
+        data=get_problem_file,
     output:
         ak_plan.training_file(),
     log:

@@ -1,12 +1,13 @@
-"""Rule ``prepare_data``: load one problem and write ``results/data/{problem}.h5``
+"""Rule ``prepare_data``: load one problem and write ``results/data/{problem}{subset}.h5``
 (:func:`afterkernel.data.prepare_problem_file`).
 
-Snakemake gives ``output[0]``, ``params.problem``, ``params.data`` (the
-config's ``data`` mapping: ``source, dir, max_train_per_class,
-max_test_per_class``) and ``params.dataset`` (the problem's data set spec,
-``afterkernel.data.planning.problem_spec``); or by hand::
+Snakemake gives ``output[0]``, ``params.problem``, ``params.data``
+(``source, dir`` of the config's ``data`` mapping and ``max_train_per_class,
+max_test_per_class, subset_seed`` read from the file's subset tag,
+``afterkernel.data.planning.prepare_params``) and ``params.dataset`` (the
+problem's data set spec, ``afterkernel.data.planning.problem_spec``); or by hand::
 
-    python scripts/prepare_data.py --problem mnist-3v8 --out x.h5 --source embedded
+    python scripts/prepare_data.py --problem mnist-3v8 --out y.h5 --max-train-per-class 1000 --subset-seed 0
     python scripts/prepare_data.py --problem own-0v1 --out y.h5 --dataset '{"source": "npz", "path": "own.npz"}'
 """
 
@@ -23,7 +24,8 @@ from afterkernel.entry import run_script  # noqa: E402
 # config key of the `data` mapping -> keyword of prepare_problem_file
 CONFIG_KEYS = {"source": "source", "dir": "directory",
                "max_train_per_class": "max_train_per_class",
-               "max_test_per_class": "max_test_per_class"}
+               "max_test_per_class": "max_test_per_class",
+               "subset_seed": "subset_seed"}
 
 
 def _from_snakemake(smk) -> dict:
@@ -46,8 +48,12 @@ def _parser() -> argparse.ArgumentParser:
     ap.add_argument("--dataset", type=json.loads, default=None,
                     help='a data set spec as JSON (config key datasets.NAME), e.g. '
                          '\'{"source": "npz", "path": "own.npz"}\' for problem own-0v1')
-    ap.add_argument("--max-train-per-class", type=int, default=None)
-    ap.add_argument("--max-test-per-class", type=int, default=None)
+    ap.add_argument("--max-train-per-class", type=int, default=None,
+                    help="N training images per class, a seeded draw (default: all)")
+    ap.add_argument("--max-test-per-class", type=int, default=None,
+                    help="N test images per class, a seeded draw (default: all)")
+    ap.add_argument("--subset-seed", type=int, default=None,
+                    help="seed of the per-class draws (config key data.subset_seed; default 0)")
     return ap
 
 

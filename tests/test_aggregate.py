@@ -375,8 +375,10 @@ def test_write_tables(fake, tmp_path):
 
 
 def test_table_rows_name_the_files_of_the_plan(default_config):
-    rows = plan.table_rows(default_config)
-    assert len(rows) == len(plan.rows(default_config))
+    config = {**default_config, "studies": {**default_config["studies"], "width": {
+        "pairs": [["mnist-3v8", "fc"]], "families": {"fc": ["fc-60k", "fc"]}, "epochs": [10]}}}
+    rows = plan.table_rows(config)
+    assert len(rows) == len(plan.rows(config))
     width = [r for r in rows if r["study"] == "width"]
     assert width and all(r["family"] in ("vgg", "fc") for r in width)
     assert all(r["family"] is None for r in rows if r["study"] != "width")

@@ -237,6 +237,18 @@ def test_untrained_network_is_not_compared():
     assert r["verdict"] == "not in this config" and "training loss is ≤ 0.3" in r["note"]
 
 
+def test_claims_on_the_last_epoch_need_a_trained_network():
+    m = fabricate(pairs=[("mnist-3v8", "fc"), ("mnist-3v8", "vgg")], augmentation=(False,), lr_pairs=[])
+    m.loc[(m["architecture"] == "vgg") & (m["seed"] == 2), "train_loss"] = 0.5  # one seed never trains
+    claims = cl.claims_table(m)
+    for claim, arch, quantity in (("C4", "vgg", "swap"), ("C7", "fc", "alignment drop")):
+        r = row_of(claims, claim, "mnist-3v8", arch, quantity=quantity)
+        assert r["verdict"] == "not in this config"
+        assert r["note"] == "the vgg network has not trained by its last epoch (10): training loss up to 0.5 > 0.3"
+    assert row_of(claims, "C6", "mnist-3v8", "vgg", quantity="zoom")["verdict"] == "reproduced"  # epoch 0 -> 1
+    assert row_of(claims, "C1", "mnist-3v8", "fc")["verdict"] == "reproduced"
+
+
 @pytest.mark.parametrize("relation, diff, margin, expected", [
     ("<", -0.1, math.nan, "reproduced"), ("<", 0.1, math.nan, "contradicted"), ("<", -0.01, math.nan, "inconclusive"),
     (">", 0.1, math.nan, "reproduced"), (">", -0.1, math.nan, "contradicted"), (">", 0.01, math.nan, "inconclusive"),

@@ -33,17 +33,29 @@ def test_shipped_configs_are_valid(root):
         (lambda c: c["studies"]["epochs"].update(epochs=[0, -3]), "studies.epochs.epochs[1]", ">= 0"),
         (lambda c: c.update(seeds=[]), "seeds", "must not be empty"),
         (lambda c: c["data"].update(source="web"), "data.source", "embedded, dir, keras"),
+        (lambda c: c["data"].update(subset_seed=-2), "data.subset_seed", ">= 0"),
+        (lambda c: c["data"].update(caps=[{"problem": "mnist-1v7", "max_train_per_class": 5}]),
+         "data.caps[0].problem", "allowed values: mnist-3v8"),
+        (lambda c: c["data"].update(caps=[{"dataset": "mnist", "max_test_per_class": 5},
+                                          {"problem": "mnist-3v8", "architecture": "resnet",
+                                           "max_test_per_class": 5}]),
+         "data.caps[1].architecture", "allowed values: vgg"),
+        (lambda c: c["data"].update(caps=[{"problem": "mnist-3v8", "architecture": "vgg"}]),
+         "data.caps[0]", "at least one of max_train_per_class, max_test_per_class"),
         (lambda c: c["svm"].update(solver="smo"), "svm.solver", "exact, alg1"),
         (lambda c: c["training"].update(learning_rate=0), "training.learning_rate", "> 0"),
         (lambda c: (c["problems"].append("cifar10-cat-dog"),
                     c["studies"]["learning_rate"]["pairs"].append(["cifar10-cat-dog", "vgg"]),
                     c["studies"]["learning_rate"].update(learning_rates={"mnist": [0.1]})),
          "studies.learning_rate.learning_rates", "cifar10"),
-        (lambda c: c["studies"]["width"]["families"].update(fc=["fc", "fc-1m"]),
+        (lambda c: c["studies"].update(width={"pairs": [["mnist-3v8", "fc"]], "families": {"fc": ["fc", "fc-1m"]},
+                                              "epochs": [10]}),
          "studies.width.families.fc[1]", "allowed values"),
         (lambda c: c.pop("svm"), "(top level)", "'svm' is a required property"),
         (lambda c: c["studies"]["epochs"].update(epochs_by_architecture={"resnet": [0, 1]}),
          "studies.epochs.epochs_by_architecture.resnet", "allowed values"),
+        (lambda c: c["studies"]["epochs"].update(augmentation_by_architecture={"resnet": [True]}),
+         "studies.epochs.augmentation_by_architecture.resnet", "allowed values"),
     ],
 )
 def test_invalid_config_names_key_and_allowed(default_config, mutate, key, allowed):
@@ -113,10 +125,14 @@ def test_text_values_are_read_as_the_schema_wants(default_config):
     from afterkernel.config import with_defaults
 
     config = validate(with_defaults({"seeds": ["0", "1"], "training": {"batch_size": "8"},
-                                     "data": {"max_train_per_class": "null", "source": "embedded"},
+                                     "data": {"max_train_per_class": "null", "source": "embedded",
+                                              "subset_seed": "2",
+                                              "caps": "[{problem: mnist-3v8, max_train_per_class: 10}]"},
                                      "problems": ["mnist-3v8", "mnist-5v6"]}))
     assert config["seeds"] == [0, 1] and config["training"]["batch_size"] == 8
     assert config["data"]["max_train_per_class"] is None and config["problems"] == ["mnist-3v8", "mnist-5v6"]
+    assert config["data"]["subset_seed"] == 2
+    assert config["data"]["caps"] == [{"problem": "mnist-3v8", "max_train_per_class": 10}]
     with pytest.raises(ConfigError, match=r"seeds\[0\]"):
         validate(with_defaults({"seeds": ["zero"]}))
 

@@ -1,7 +1,9 @@
 """The paper config's DAG: the job count of every rule is what the config implies.
 
 The expected counts are derived here from the config directly (not from
-afterkernel.plan), so the test checks the workflow's expansion end to end.
+afterkernel.plan), so the test checks the workflow's expansion end to end;
+only which subset a pair's caps name is taken from afterkernel.plan.subset_of
+(tests/test_caps.py checks it).
 """
 
 from __future__ import annotations
@@ -12,19 +14,25 @@ import yaml
 from micro import snakemake
 
 from afterkernel.figures import FIGURES
+from afterkernel.plan import subset_of
 
 
 def expected_counts(c: dict) -> dict[str, int]:
     s, seeds = c["studies"], len(c["seeds"])
-    ep, lr, width = s["epochs"], s["learning_rate"], s["width"]
-    epoch_runs = {(p, a, aug) for p, a in ep["pairs"] for aug in ep["augmentation"]}
+    ep, lr = s["epochs"], s["learning_rate"]
+    width = s.get("width", {"pairs": [], "families": {}})
+    augs = ep.get("augmentation_by_architecture", {})
+    epoch_runs = {(p, a, aug) for p, a in ep["pairs"] for aug in augs.get(a, ep["augmentation"])}
     width_runs = {(p, a, False) for p, fam in width["pairs"] for a in width["families"][fam]}
     lr_runs = sum(len(lr["learning_rates"][p.split("-")[0]]) * len(lr["augmentation"])
                   for p, _ in lr["pairs"])
     own = ep.get("epochs_by_architecture", {})
+    pairs = {(p, a) for p, a in ep["pairs"] + lr["pairs"]} | {
+        (p, a) for p, fam in width["pairs"] for a in width["families"][fam]}
     snapshots = sum(len(own.get(a, ep["epochs"])) for _, a, _ in epoch_runs) + lr_runs
     counts = {
-        "prepare_data": len(c["problems"]),
+        # one problem file per problem and subset (data.caps)
+        "prepare_data": len({(p, subset_of(c, p, a)) for p, a in pairs}),
         "train": (len(epoch_runs | width_runs) + lr_runs) * seeds,
         "kernel": (len(epoch_runs) + lr_runs) * seeds,
         "svm": 2 * snapshots * seeds,

@@ -75,12 +75,15 @@ def test_no_tensorflow_at_import():
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True)
 
 
-@pytest.mark.parametrize("problem, shape, n_train, n_test", [
-    ("mnist-3v8", (28, 28, 1), 1000, 400),
-    ("mnist-5v6", (28, 28, 1), 1000, 400),
-    ("cifar10-cat-dog", (32, 32, 3), 600, 200),
+# the embedded MNIST file holds every image of digits 3, 5, 6, 8 (the full
+# problems); the CIFAR file 300 train / 100 test per class
+@pytest.mark.parametrize("problem, shape, train_counts, test_counts", [
+    ("mnist-3v8", (28, 28, 1), [6131, 5851], [1010, 974]),
+    ("mnist-5v6", (28, 28, 1), [5421, 5918], [892, 958]),
+    ("cifar10-cat-dog", (32, 32, 3), [300, 300], [100, 100]),
 ])
-def test_embedded_shapes_dtypes_labels(problem, shape, n_train, n_test):
+def test_embedded_shapes_dtypes_labels(problem, shape, train_counts, test_counts):
+    n_train, n_test = sum(train_counts), sum(test_counts)
     d = load_problem(problem, source="embedded")
     assert d.x_train.shape == (n_train, *shape) and d.x_test.shape == (n_test, *shape)
     assert d.x_train.dtype == np.float32 and d.x_test.dtype == np.float32
@@ -90,8 +93,9 @@ def test_embedded_shapes_dtypes_labels(problem, shape, n_train, n_test):
     assert set(np.unique(d.y_train)) == {0, 1} and set(np.unique(d.y_test)) == {0, 1}
     a = d.attrs
     assert a["n_train"] == n_train and a["n_test"] == n_test
-    assert a["train_counts"] == [n_train // 2] * 2 and a["test_counts"] == [n_test // 2] * 2
+    assert a["train_counts"] == train_counts and a["test_counts"] == test_counts
     assert a["source"] == "embedded" and a["problem"] == problem
+    assert a["max_train_per_class"] is None and a["subset_seed"] is None  # nothing drawn
     assert a["source_sha256"] == D.EMBEDDED[a["dataset"]]["sha256"]
     assert a["jpeg_derived"] is (a["dataset"] == "cifar10")
 
@@ -114,22 +118,68 @@ def test_embedded_matches_raw_order_and_labels():
     assert c.y_train[:300].max() == 0 and c.y_train[300:].min() == 1
 
 
-def test_caps_take_first_k_per_class_in_order():
+def _rows_of(full, part, split):
+    """The rows of ``full`` that ``part`` holds (images are distinct in MNIST 5-vs-6 here)."""
+    xf = getattr(full, f"x_{split}").reshape(getattr(full, f"x_{split}").shape[0], -1)
+    xp = getattr(part, f"x_{split}").reshape(getattr(part, f"x_{split}").shape[0], -1)
+    where = {row.tobytes(): i for i, row in enumerate(xf)}
+    return np.array([where[row.tobytes()] for row in xp])
+
+
+def test_caps_are_seeded_class_balanced_draws_from_the_whole_split():
     full = load_problem("mnist-5v6")
-    d = load_problem("mnist-5v6", max_train_per_class=7, max_test_per_class=3)
-    assert d.attrs["train_counts"] == [7, 7] and d.attrs["test_counts"] == [3, 3]
-    assert d.attrs["n_train"] == 14 and d.x_test.shape[0] == 6
-    for split, k in (("train", 7), ("test", 3)):
+    d = load_problem("mnist-5v6", max_train_per_class=100, max_test_per_class=30)
+    assert d.attrs["train_counts"] == [100, 100] and d.attrs["test_counts"] == [30, 30]
+    assert d.attrs["n_train"] == 200 and d.x_test.shape[0] == 60
+    assert (d.attrs["max_train_per_class"], d.attrs["max_test_per_class"], d.attrs["subset_seed"]) == (100, 30, 0)
+    for split, k in (("train", 100), ("test", 30)):
         yf = getattr(full, f"y_{split}")
-        idx = np.sort(np.concatenate([np.flatnonzero(yf == c)[:k] for c in (0, 1)]))
+        idx = D.draw_per_class(np.where(yf == 0, 5, 6), (5, 6), k, 0, split)  # seeded by the digit
         np.testing.assert_array_equal(getattr(d, f"x_{split}"), getattr(full, f"x_{split}")[idx])
         np.testing.assert_array_equal(getattr(d, f"y_{split}"), yf[idx])
-    # a cap above what exists keeps everything
+        rows = _rows_of(full, d, split)
+        np.testing.assert_array_equal(rows, idx)
+        assert np.all(np.diff(rows) > 0)  # original order kept
+        for c in (0, 1):  # from the whole split: not the first k, and some from its second half
+            of_class = np.flatnonzero(yf == c)
+            picked = rows[getattr(d, f"y_{split}") == c]
+            assert not np.array_equal(picked, of_class[:k])
+            assert picked.max() > of_class[len(of_class) // 2]
+    # same seed: the same images; another seed: others
+    again = load_problem("mnist-5v6", max_train_per_class=100, max_test_per_class=30, subset_seed=0)
+    np.testing.assert_array_equal(again.x_train, d.x_train)
+    other = load_problem("mnist-5v6", max_train_per_class=100, max_test_per_class=30, subset_seed=1)
+    assert other.attrs["train_counts"] == [100, 100] and other.attrs["subset_seed"] == 1
+    assert len(np.intersect1d(_rows_of(full, other, "train"), _rows_of(full, d, "train"))) < 50
+    # a cap above what exists keeps everything, in order
     big = load_problem("mnist-5v6", max_train_per_class=10**6)
     assert big.attrs["n_train"] == full.attrs["n_train"]
+    np.testing.assert_array_equal(big.x_train, full.x_train)
     for bad in (0, -1, 2.5, True):
         with pytest.raises(DataError, match="max_train_per_class"):
             load_problem("mnist-5v6", max_train_per_class=bad)
+    for bad in (-1, 1.5, "0"):
+        with pytest.raises(DataError, match="subset_seed"):
+            load_problem("mnist-5v6", max_train_per_class=3, subset_seed=bad)
+
+
+def test_draw_per_class():
+    y = np.array([3] * 1000 + [8] * 50 + [3] * 1000 + [1] * 7)
+    idx = D.draw_per_class(y, (3, 8), 100, seed=0)
+    assert np.bincount(y[idx], minlength=9)[[3, 8]].tolist() == [100, 50]  # the small class: all of it
+    assert np.all(np.diff(idx) > 0) and set(y[idx]) == {3, 8}
+    threes = idx[y[idx] == 3]
+    assert threes.min() < 1000 < threes.max()  # both halves of the class
+    np.testing.assert_array_equal(idx, D.draw_per_class(y, (3, 8), 100, seed=0))
+    np.testing.assert_array_equal(idx, D.draw_per_class(y, (8, 3), 100, seed=0))  # order of the classes
+    assert not np.array_equal(idx, D.draw_per_class(y, (3, 8), 100, seed=1))
+    assert not np.array_equal(idx, D.draw_per_class(y, (3, 8), 100, seed=0, split="test"))
+    # a class's draw does not depend on the other class; a smaller cap keeps a subset
+    np.testing.assert_array_equal(threes, D.draw_per_class(y, (3,), 100, seed=0))
+    np.testing.assert_array_equal(threes, D.draw_per_class(y, (1, 3), 100, seed=0)[y[D.draw_per_class(
+        y, (1, 3), 100, seed=0)] == 3])
+    assert set(D.draw_per_class(y, (3,), 40, seed=0)) <= set(threes)
+    np.testing.assert_array_equal(D.draw_per_class(y, (3, 8), None), np.flatnonzero(np.isin(y, [3, 8])))
 
 
 def test_embedded_lacks_class_and_bad_source():
@@ -360,11 +410,14 @@ def test_prepare_data_job_and_snakemake_entry(tmp_path):
         input=types.SimpleNamespace(), output=[str(tmp_path / "b.h5")], log=[str(log)],
         params=types.SimpleNamespace(problem="cifar10-cat-dog", data={
             "source": "embedded", "dir": None, "max_train_per_class": 4,
-            "max_test_per_class": None}),
+            "max_test_per_class": None, "subset_seed": 5}),
     )
     runpy.run_path(str(REPO / "scripts" / "prepare_data.py"), init_globals={"snakemake": smk})
     r = read_problem(tmp_path / "b.h5")
     assert r.attrs["train_counts"] == [4, 4] and r.attrs["test_counts"] == [100, 100]
+    assert (r.attrs["max_train_per_class"], r.attrs["max_test_per_class"], r.attrs["subset_seed"]) == (4, None, 5)
+    np.testing.assert_array_equal(
+        r.x_train, load_problem("cifar10-cat-dog", max_train_per_class=4, subset_seed=5).x_train)
     text = log.read_text()
     assert "cifar10-cat-dog" in text and D.EMBEDDED["cifar10"]["sha256"] in text
     assert "[4, 4]" in text and "JPEG" in text
@@ -408,20 +461,82 @@ def test_shared_data_counts(problem, n_train, n_test, counts_train, counts_test,
     assert d.x_train.shape[0] == d.y_train.shape[0] == n_train
 
 
+MNIST_COUNTS = {"train": {3: 6131, 5: 5421, 6: 5918, 8: 5851}, "test": {3: 1010, 5: 892, 6: 958, 8: 974}}
+
+
+def _embedded(dataset: str) -> dict[str, np.ndarray]:
+    with np.load(sources.EMBEDDED_DIR / D.EMBEDDED[dataset]["file"], allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def test_embedded_mnist_holds_every_image_of_3_5_6_8():
+    e = _embedded("mnist")
+    assert sorted(e) == ["index_test", "index_train", "x_test", "x_train", "y_test", "y_train"]
+    assert D.EMBEDDED["mnist"]["file"] == "mnist_3568.npz"
+    for split in ("train", "test"):
+        y, i = e[f"y_{split}"], e[f"index_{split}"]
+        assert e[f"x_{split}"].dtype == np.uint8 and e[f"x_{split}"].shape == (len(y), 28, 28)
+        assert dict(zip(*map(list, np.unique(y, return_counts=True)))) == MNIST_COUNTS[split]
+        assert i.dtype == np.int32 and np.all(np.diff(i) > 0)  # source order
+    assert (len(e["y_train"]), len(e["y_test"])) == (23321, 3834)
+
+
+def test_embedded_cifar_is_a_seeded_balanced_draw():
+    e = _embedded("cifar10")
+    assert int(e["subset_seed"]) == 0 and e["subset_seed"].shape == ()
+    for split, k in (("train", 300), ("test", 100)):
+        y, i = e[f"y_{split}"], e[f"index_{split}"]
+        assert np.bincount(y, minlength=10)[[3, 5]].tolist() == [k, k] and set(y) == {3, 5}
+        assert np.all(np.diff(i) > 0)
+        # the source holds 5,000 / 1,000 per class, cats (rows 0..) before dogs: the draw
+        # reaches beyond the first k rows of each class
+        n = 5000 if split == "train" else 1000
+        cats, dogs = i[y == 3], i[y == 5]
+        assert cats.max() >= n // 2 and not np.array_equal(cats, np.arange(k))
+        assert dogs.max() >= n + n // 2 and not np.array_equal(dogs, n + np.arange(k))
+
+
+@pytest.mark.skipif(not (SHARED / "mnist.npz").is_file(), reason=f"no {SHARED / 'mnist.npz'}")
+def test_embedded_mnist_pixels_are_the_source_s():
+    e = _embedded("mnist")
+    with np.load(SHARED / "mnist.npz") as s:
+        for split in ("train", "test"):
+            y = s[f"y_{split}"]
+            i = e[f"index_{split}"]
+            np.testing.assert_array_equal(i, np.flatnonzero(np.isin(y, [3, 5, 6, 8])))  # every one
+            np.testing.assert_array_equal(e[f"x_{split}"], s[f"x_{split}"][i])
+            np.testing.assert_array_equal(e[f"y_{split}"], y[i])
+    # a cap draws the same images from the embedded file as from the full source
+    a = load_problem("mnist-3v8", max_train_per_class=50, max_test_per_class=20, subset_seed=3)
+    b = load_problem("mnist-3v8", source="dir", directory=SHARED, max_train_per_class=50,
+                     max_test_per_class=20, subset_seed=3)
+    for k in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(a, k), getattr(b, k))
+
+
 @needs_shared
-def test_embedded_is_a_subset_of_shared():
-    for dataset, src in (("mnist", "mnist.npz"), ("cifar10", "cifar10_cat_dog_jpeg_q75.npz")):
-        with np.load(sources.EMBEDDED_DIR / D.EMBEDDED[dataset]["file"]) as e, \
-                np.load(SHARED / src) as s:
-            for split in ("train", "test"):
-                i = e[f"index_{split}"]
-                np.testing.assert_array_equal(e[f"x_{split}"], s[f"x_{split}"][i])
-                np.testing.assert_array_equal(e[f"y_{split}"], s[f"y_{split}"][i])
-                # first k of each class: no skipped row of a kept class before the last kept one
-                y = s[f"y_{split}"]
-                for c in D.EMBEDDED[dataset]["classes"]:
-                    rows = i[e[f"y_{split}"] == c]
-                    np.testing.assert_array_equal(rows, np.flatnonzero(y == c)[: len(rows)])
+def test_embedded_cifar_pixels_are_the_source_s():
+    e = _embedded("cifar10")
+    with np.load(SHARED / "cifar10_cat_dog_jpeg_q75.npz") as s:
+        for split, k in (("train", 300), ("test", 100)):
+            i = e[f"index_{split}"]
+            np.testing.assert_array_equal(i, D.draw_per_class(s[f"y_{split}"], (3, 5), k, 0, split))
+            np.testing.assert_array_equal(e[f"x_{split}"], s[f"x_{split}"][i])
+            np.testing.assert_array_equal(e[f"y_{split}"], s[f"y_{split}"][i])
+
+
+@needs_shared
+def test_make_embedded_data_rebuilds_the_same_bytes(tmp_path):
+    res = subprocess.run([sys.executable, "tools/make_embedded_data.py", "--source-dir", str(SHARED),
+                          "--out-dir", str(tmp_path)], cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    for dataset in ("mnist", "cifar10"):
+        name = D.EMBEDDED[dataset]["file"]
+        assert raw.sha256_file(tmp_path / name) == D.EMBEDDED[dataset]["sha256"]
+        assert (tmp_path / name).read_bytes() == (sources.EMBEDDED_DIR / name).read_bytes()
+    assert res.stdout.count("matches afterkernel/data/sources.py") == 2
+    total = sum((sources.EMBEDDED_DIR / D.EMBEDDED[d]["file"]).stat().st_size for d in D.EMBEDDED)
+    assert total < 8e6
 
 
 def test_test_sample_of_a_class_sorted_problem_is_balanced_and_fixed():

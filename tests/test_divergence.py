@@ -40,7 +40,7 @@ def test_run_diverging_at_epoch_3_keeps_epochs_0_to_2(tmp_path):
     configure_tensorflow(2, 0)
     results = tmp_path / "results"
     problem = load_problem("mnist-3v8", max_train_per_class=20, max_test_per_class=10)
-    data_file = plan.problem_file("mnist-3v8", results)
+    data_file = plan.problem_file("mnist-3v8", root=results)
     write_problem(data_file, problem)
     run = training.train(problem.x_train, problem.y_train, problem.x_test, problem.y_test, FC, 0,
                          snapshot_epochs=(0, 1, 2), architecture_name="fc")

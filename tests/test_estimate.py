@@ -59,10 +59,17 @@ def test_problem_sizes():
     assert cost.problem_sizes(keras, "mnist-3v8") == (11982, 1984)
     assert cost.problem_sizes(keras, "mnist-5v6") == (5421 + 5918, 892 + 958)
     assert cost.problem_sizes(keras, "cifar10-cat-dog") == (10000, 2000)
-    assert cost.problem_sizes({"data": {"source": "embedded"}}, "mnist-3v8") == (1000, 400)
+    # the embedded MNIST holds every image of 3, 5, 6, 8; the embedded CIFAR 300 / 100 per class
+    assert cost.problem_sizes({"data": {"source": "embedded"}}, "mnist-3v8") == (11982, 1984)
     assert cost.problem_sizes({"data": {"source": "embedded"}}, "cifar10-cat-dog") == (600, 200)
     capped = {"data": {"source": "keras", "max_train_per_class": 100, "max_test_per_class": 5000}}
     assert cost.problem_sizes(capped, "mnist-3v8") == (200, 1984)
+    # caps per data set / pair (data.caps): the run's architecture picks its own
+    capped["data"]["caps"] = [{"dataset": "mnist", "max_test_per_class": 50},
+                              {"problem": "mnist-3v8", "architecture": "vgg", "max_train_per_class": 1000}]
+    assert cost.problem_sizes(capped, "mnist-3v8", "vgg") == (2000, 100)
+    assert cost.problem_sizes(capped, "mnist-3v8", "fc") == (200, 100)
+    assert cost.problem_sizes(capped, "cifar10-cat-dog", "vgg") == (200, 2000)
 
 
 def test_gram_file_of_a_paper_run():
@@ -103,7 +110,8 @@ def test_default_estimate_is_near_its_measured_run(root):
     """The measured default run (2 cores) used at most 2 × its wall minutes of CPU."""
     entries = {e["name"]: e for e in json.loads((root / "benchmarks/results.json").read_text())}
     measured_cpu_min = 2 * entries["default_run_minutes"]["value"]
-    est_min = 60 * sum(r.hours for r in estimate.estimate(load(root / "config.yaml")))
+    config = load(root / "config.yaml")
+    est_min = 60 * sum(r.hours for r in estimate.estimate(config))
     assert measured_cpu_min / DEFAULT_RUN_FACTOR < est_min < measured_cpu_min * DEFAULT_RUN_FACTOR
 
 

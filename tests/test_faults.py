@@ -192,7 +192,7 @@ def test_keep_going_loses_no_other_results(micro_reference, tmp_path):
     for study in ("epochs", "learning_rate"):
         config["studies"][study]["pairs"].append(["mnist-5v6", "fc"])
     (work / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    corrupt = work / "results" / "data" / "mnist-5v6.h5"
+    corrupt = work / "results" / "data" / "mnist-5v6.train16-test8-s0.h5"  # the micro config's caps
     corrupt.parent.mkdir(parents=True)
     corrupt.write_bytes(b"this is not an HDF5 file\n" * 10)
 

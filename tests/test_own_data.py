@@ -179,10 +179,22 @@ def test_classes_the_source_lacks(tmp_path):
 
 
 def test_cap_above_what_exists_warns_with_the_count_used():
-    config = _config(problems=["mnist-3v8"], data={"source": "embedded", "max_train_per_class": 5000},
+    """The embedded MNIST holds every image: 6,131 threes and 5,851 eights to train on."""
+    config = _config(problems=["mnist-3v8"], data={"source": "embedded", "max_train_per_class": 7000},
                      studies={"epochs": {"pairs": [["mnist-3v8", "small"]], "epochs": [0],
                                          "augmentation": [False]}})
-    with pytest.warns(CapWarning, match=r"max_train_per_class': 5000 .* uses 500 of class 3, 500 of class 8"):
+    with pytest.warns(CapWarning, match=r"'data.max_train_per_class': 7000 .* uses 6131 of class 3, 5851 of "
+                                        r"class 8 \(train\)"):
+        C.validate(config)
+    # a cap between the two counts: the larger class is capped, the smaller keeps all
+    config["data"]["max_train_per_class"] = 6000
+    with pytest.warns(CapWarning, match=r"uses 6000 of class 3, 5851 of class 8"):
+        C.validate(config)
+    # each data.caps entry is checked too, named by its key
+    config["data"].update(max_train_per_class=None, caps=[{"problem": "mnist-3v8", "architecture": "small",
+                                                           "max_test_per_class": 1000}])
+    with pytest.warns(CapWarning, match=r"'data.caps\[0\].max_test_per_class': 1000 .* uses 1000 of class 3, "
+                                        r"974 of class 8 \(test\)"):
         C.validate(config)
 
 
@@ -297,7 +309,7 @@ def test_replaced_data_file_reruns_exactly_its_problem(tmp_path):
     want = [(rule, wc) for rule, wc in everything if rule not in runs or "problem=left-0v1" in wc]
     assert _planned(work, *args) == want
     assert {rule for rule, _ in want} >= {*runs, "aggregate", "claims", "all"}
-    assert [wc for rule, wc in want if rule == "prepare_data"] == ["problem=left-0v1"]
+    assert [wc for rule, wc in want if rule == "prepare_data"] == ["problem=left-0v1, subset="]
 
 
 def test_bad_input_stops_before_any_job(tmp_path):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Regenerate the embedded data subsets in ``afterkernel/embedded/``.
+"""Regenerate the embedded data files in ``afterkernel/embedded/``.
 
 Usage::
 
@@ -10,13 +10,22 @@ Usage::
 ``afterkernel/embedded/README.md`` for their provenance.  The source files are
 checked against their known sha256 (``--allow-other-source`` to skip).
 
-Selection (deterministic): for each kept class, the first N train and the
-first M test images in the source order, merged back in source order; the
-original labels (0-9) are kept.  Besides ``x_train, y_train, x_test, y_test``
-(uint8) each file stores ``index_train, index_test`` (int32 row numbers in the
-source arrays).  The ``.npz`` is written with fixed zip timestamps so the same
-inputs give the same bytes (for the same zlib); the script prints the sha256
-values to put into ``afterkernel/data/sources.py`` (``EMBEDDED``) and the README.
+Selection (deterministic):
+
+- MNIST (``mnist_3568.npz``): every train and test image of digits 3, 5, 6
+  and 8, in source order;
+- CIFAR-10 cat/dog (``cifar10_cat_dog_jpeg_q75_subset.npz``): for each class
+  300 train and 100 test images drawn at random without replacement from the
+  whole split with seed 0 (``afterkernel.data.sample.draw_per_class``, the
+  draw of the config's caps), merged back in source order.
+
+The original labels (0-9) are kept.  Besides ``x_train, y_train, x_test,
+y_test`` (uint8) each file stores ``index_train, index_test`` (int32 row
+numbers in the source arrays); a drawn file also stores ``subset_seed`` (a
+0-d int64 array, the seed of its draw).  The ``.npz`` is written with fixed
+zip timestamps so the same inputs give the same bytes (for the same numpy and
+zlib); the script prints the sha256 values to put into
+``afterkernel/data/sources.py`` (``EMBEDDED``) and the README.
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from afterkernel.data.raw import sha256_file  # noqa: E402
+from afterkernel.data.sample import draw_per_class  # noqa: E402
 from afterkernel.data.sources import EMBEDDED  # noqa: E402
 
 # sha256 of the source files (provenance: afterkernel/embedded/README.md).
@@ -45,12 +55,12 @@ KNOWN_SOURCES = {
         "ff24dfb6880d4a2aa1926f60404c487a1b8390879d8b258031fbb1f40ea6c86e",
 }
 SOURCE_FILE = {"mnist": "mnist.npz", "cifar10": "cifar10_cat_dog_jpeg_q75.npz"}
-DEFAULT_COUNTS = {"mnist": (500, 200), "cifar10": (300, 100)}  # (train, test) per class
+#: (train, test) images per class (None: all) and the seed of the draw (None: no draw)
+SELECTION = {"mnist": (None, None, None), "cifar10": (300, 100, 0)}
 
 
-def first_per_class(y: np.ndarray, classes, k: int) -> np.ndarray:
-    """Row numbers of the first k examples of each class, in source order."""
-    return np.sort(np.concatenate([np.flatnonzero(y == c)[:k] for c in classes]))
+def _count(value: str) -> int | None:
+    return None if value.lower() == "all" else int(value)
 
 
 def write_npz_deterministic(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -61,7 +71,8 @@ def write_npz_deterministic(path: Path, arrays: dict[str, np.ndarray]) -> None:
         with zipfile.ZipFile(tmp, "w") as zf:
             for key, arr in arrays.items():
                 buf = io.BytesIO()
-                np.lib.format.write_array(buf, np.ascontiguousarray(arr), allow_pickle=False)
+                np.lib.format.write_array(buf, np.ascontiguousarray(arr) if arr.ndim else arr,
+                                          allow_pickle=False)  # (0-d stays 0-d)
                 info = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
                 info.compress_type = zipfile.ZIP_DEFLATED
                 info.external_attr = 0o644 << 16
@@ -73,8 +84,8 @@ def write_npz_deterministic(path: Path, arrays: dict[str, np.ndarray]) -> None:
         raise
 
 
-def make(dataset: str, source_dir: Path, out_dir: Path, n_train: int, n_test: int,
-         allow_other: bool) -> tuple[Path, str]:
+def make(dataset: str, source_dir: Path, out_dir: Path, n_train: int | None, n_test: int | None,
+         seed: int | None, allow_other: bool) -> tuple[Path, str]:
     src = source_dir / SOURCE_FILE[dataset]
     if not src.is_file():
         sys.exit(f"error: {src} not found (expected in --source-dir)")
@@ -85,8 +96,11 @@ def make(dataset: str, source_dir: Path, out_dir: Path, n_train: int, n_test: in
     classes = EMBEDDED[dataset]["classes"]
     with np.load(src, allow_pickle=False) as f:
         d = {k: f[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    i_train = first_per_class(d["y_train"], classes, n_train)
-    i_test = first_per_class(d["y_test"], classes, n_test)
+    if seed is None and (n_train is not None or n_test is not None):
+        sys.exit(f"error: {dataset}: a per-class count needs a seed (the draw is seeded)")
+    draw = 0 if seed is None else seed  # no cap: every image of the classes, no draw
+    i_train = draw_per_class(d["y_train"], classes, n_train, draw, "train")
+    i_test = draw_per_class(d["y_test"], classes, n_test, draw, "test")
     arrays = {
         "x_train": d["x_train"][i_train].astype(np.uint8),
         "y_train": d["y_train"][i_train].astype(np.uint8),
@@ -95,11 +109,14 @@ def make(dataset: str, source_dir: Path, out_dir: Path, n_train: int, n_test: in
         "index_train": i_train.astype(np.int32),
         "index_test": i_test.astype(np.int32),
     }
+    if seed is not None:
+        arrays["subset_seed"] = np.array(seed, dtype=np.int64)
     out = out_dir / EMBEDDED[dataset]["file"]
     write_npz_deterministic(out, arrays)
     counts = {int(c): (int(np.sum(arrays["y_train"] == c)), int(np.sum(arrays["y_test"] == c)))
               for c in classes}
-    print(f"{out.name}: from {src.name} (sha256 {digest}); classes {list(classes)}; "
+    rule = "all, source order" if seed is None else f"seeded draw (seed {seed}), source order"
+    print(f"{out.name}: from {src.name} (sha256 {digest}); classes {list(classes)}; {rule}; "
           f"(train, test) per class {counts}; {out.stat().st_size} bytes")
     return out, sha256_file(out)
 
@@ -109,18 +126,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--source-dir", required=True, type=Path,
                     help="folder holding mnist.npz and cifar10_cat_dog_jpeg_q75.npz")
     ap.add_argument("--out-dir", type=Path, default=REPO / "afterkernel" / "embedded")
-    ap.add_argument("--mnist-train", type=int, default=DEFAULT_COUNTS["mnist"][0])
-    ap.add_argument("--mnist-test", type=int, default=DEFAULT_COUNTS["mnist"][1])
-    ap.add_argument("--cifar-train", type=int, default=DEFAULT_COUNTS["cifar10"][0])
-    ap.add_argument("--cifar-test", type=int, default=DEFAULT_COUNTS["cifar10"][1])
+    for name, dataset in (("mnist", "mnist"), ("cifar", "cifar10")):
+        n_train, n_test, seed = SELECTION[dataset]
+        for split, n in (("train", n_train), ("test", n_test)):
+            ap.add_argument(f"--{name}-{split}", type=_count, default=n,
+                            help=f"{split} images per class, or 'all' (default {n or 'all'})")
+        ap.add_argument(f"--{name}-seed", type=int, default=seed,
+                        help=f"seed of the per-class draw (default {seed}; needed with a count)")
     ap.add_argument("--allow-other-source", action="store_true",
                     help="do not require the known source sha256 values")
     args = ap.parse_args(argv)
     args.out_dir.mkdir(parents=True, exist_ok=True)
     mismatch = False
-    for dataset, (n_train, n_test) in (("mnist", (args.mnist_train, args.mnist_test)),
-                                       ("cifar10", (args.cifar_train, args.cifar_test))):
-        out, digest = make(dataset, args.source_dir, args.out_dir, n_train, n_test,
+    for dataset, (n_train, n_test, seed) in (
+            ("mnist", (args.mnist_train, args.mnist_test, args.mnist_seed)),
+            ("cifar10", (args.cifar_train, args.cifar_test, args.cifar_seed))):
+        if n_train is None and n_test is None:
+            seed = None  # every image: nothing drawn
+        out, digest = make(dataset, args.source_dir, args.out_dir, n_train, n_test, seed,
                            args.allow_other_source)
         expected = EMBEDDED[dataset]["sha256"]
         status = "matches afterkernel/data/sources.py" if digest == expected else (

@@ -15,7 +15,8 @@
 - :mod:`~afterkernel.data.problem_data`: :func:`load_problem`, the two
   classes preprocessed as the paper does;
 - :mod:`~afterkernel.data.problem_file`: the problem HDF5 file;
-- :mod:`~afterkernel.data.sample`: the seeded test sample of the kernel metrics;
+- :mod:`~afterkernel.data.sample`: the seeded test sample of the kernel
+  metrics and the seeded per-class draws of the caps;
 - :mod:`~afterkernel.data.job`: rule ``prepare_data``'s job.
 
 Nothing here imports TensorFlow or Keras; ``keras.datasets`` is imported
@@ -28,7 +29,7 @@ from afterkernel.data.job import prepare_problem_file
 from afterkernel.data.problem_data import ProblemData, load_problem
 from afterkernel.data.problem_file import read_problem, write_problem
 from afterkernel.data.problems import CIFAR10_CLASSES, Problem, parse_problem
-from afterkernel.data.sample import TEST_SAMPLE_SEED, draw_test_sample
+from afterkernel.data.sample import SUBSET_SEED, TEST_SAMPLE_SEED, draw_per_class, draw_test_sample
 from afterkernel.data.sources import EMBEDDED
 
 __all__ = [
@@ -39,7 +40,9 @@ __all__ = [
     "Problem",
     "ProblemData",
     "SOURCES",
+    "SUBSET_SEED",
     "TEST_SAMPLE_SEED",
+    "draw_per_class",
     "draw_test_sample",
     "load_problem",
     "parse_problem",

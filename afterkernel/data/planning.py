@@ -2,9 +2,15 @@
 any job runs, and what rule ``prepare_data`` gets (its input files, its data
 set spec).
 
-A missing file or folder, a class the data set lacks (or has no images of)
-and a bad ``datasets`` entry are config errors naming the key; a per-class
-cap above what a class holds is a warning naming the count used.
+A missing file or folder, a class the data set lacks (or has no images of),
+a bad ``datasets`` entry and a bad ``data.caps`` entry (a problem, network or
+data set the config does not have, two entries for one target) are config
+errors naming the key; a per-class cap above what a class holds is a warning
+naming the count used.
+
+The caps of a (problem, architecture) and the subset tag of its problem file
+are :func:`afterkernel.plan.caps_of`, :func:`afterkernel.plan.subset_of`;
+``prepare_data`` reads its caps back from the tag (:func:`prepare_params`).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from afterkernel.data.catalog import dataset_specs, known_key, spec_errors
 from afterkernel.data.errors import HOW_TO_PROVIDE, DataError
 from afterkernel.data.problems import PROBLEM_FORMS, Problem, parse_problem
 from afterkernel.data.survey import DatasetInfo, describe
+from afterkernel.plan import caps_from_tag
 
 CAPS = {"train": "max_train_per_class", "test": "max_test_per_class"}
 
@@ -61,12 +68,23 @@ def problem_inputs(config: dict, problem: str, fetched_file) -> dict[str, Any]:
     return {"files": list(describe(spec).files)}
 
 
+def prepare_params(config: dict, subset: str) -> dict[str, Any]:
+    """``prepare_data``'s ``data`` param for the problem file of subset tag
+    ``subset``: ``data.source`` and ``data.dir``, and the caps and seed read
+    from the tag (not the config's global caps: each file has its own)."""
+    train, test, seed = caps_from_tag(subset)
+    data = config.get("data", {})
+    return {"source": data.get("source"), "dir": data.get("dir"), CAPS["train"]: train,
+            CAPS["test"]: test, "subset_seed": seed}
+
+
 def _short(error: Exception) -> str:
     return str(error).split(HOW_TO_PROVIDE)[0].strip()
 
 
 def _check_counts(key: str, config: dict, prob: Problem, info: DatasetInfo) -> list[str]:
-    """Classes without images are errors; caps above a class's images warn."""
+    """Classes without images are errors; caps above a class's images warn
+    (``data.max_*_per_class`` and each ``data.caps`` entry of the problem)."""
     if info.counts is None:  # keras and CIFAR-10 batches: counted when loaded
         return []
     out = []
@@ -78,17 +96,70 @@ def _check_counts(key: str, config: dict, prob: Problem, info: DatasetInfo) -> l
             out.append(f"config key '{key}': data set {prob.dataset!r} has no {split} images of class(es) "
                        f"{', '.join(empty)}; classes with images: {', '.join(held) or 'none'}")
             continue
-        cap = config.get("data", {}).get(cap_key)
-        if cap is not None and cap > min(counts):
-            used = ", ".join(f"{min(cap, n)} of class {name}" for name, n in zip(prob.class_names, counts))
-            warnings.warn(f"config key 'data.{cap_key}': {cap} is more than {prob.name} has; it uses "
-                          f"{used} ({split})", CapWarning, stacklevel=2)
+        data = config.get("data", {})
+        capped = [(f"data.{cap_key}", data.get(cap_key))]
+        capped += [(f"data.caps[{i}].{cap_key}", entry.get(cap_key))
+                   for i, entry in enumerate(data.get("caps") or [])
+                   if _concerns(entry, prob.name) and entry.get(cap_key) is not None]
+        for cap_name, cap in capped:
+            if cap is not None and cap > min(counts):
+                used = ", ".join(f"{min(cap, n)} of class {name}" for name, n in zip(prob.class_names, counts))
+                warnings.warn(f"config key '{cap_name}': {cap} is more than {prob.name} has; it uses "
+                              f"{used} ({split})", CapWarning, stacklevel=2)
+    return out
+
+
+def _concerns(entry: dict, problem: str) -> bool:
+    """Whether a ``data.caps`` entry caps ``problem`` (with some network)."""
+    return entry.get("problem") == problem or entry.get("dataset") == dataset_of(problem)
+
+
+def _target(entry: dict) -> tuple:
+    return ("dataset", entry["dataset"]) if "dataset" in entry else (
+        "problem", entry.get("problem"), entry.get("architecture"))
+
+
+def _target_name(entry: dict) -> str:
+    if "dataset" in entry:
+        return f"data set {entry['dataset']!r}"
+    arch = entry.get("architecture")
+    return f"problem {entry.get('problem')!r}" + (f" with architecture {arch!r}" if arch else "")
+
+
+def caps_errors(config: dict) -> list[str]:
+    """Each ``data.caps`` entry names a data set, problem and network of the
+    config, and no two entries the same target (the schema checks the shape:
+    exactly one of ``dataset``, ``problem``; ``architecture`` only with
+    ``problem``; at least one cap)."""
+    entries = config.get("data", {}).get("caps") or []
+    datasets, problems = dataset_specs(config), config.get("problems", [])
+    archs = config.get("architectures", {})
+    out, seen = [], {}
+    for i, entry in enumerate(entries):
+        key = f"data.caps[{i}]"
+        if "dataset" in entry and entry["dataset"] not in datasets:
+            out.append(f"config key '{key}.dataset': unknown data set {entry['dataset']!r}; allowed "
+                       f"values: {', '.join(sorted(datasets))} (or a name under 'datasets')")
+        if "problem" in entry and entry["problem"] not in problems:
+            out.append(f"config key '{key}.problem': problem {entry['problem']!r} is not listed under "
+                       f"'problems'; allowed values: {', '.join(problems)}")
+        if "architecture" in entry and entry["architecture"] not in archs:
+            out.append(f"config key '{key}.architecture': architecture {entry['architecture']!r} is not "
+                       f"defined under 'architectures'; allowed values: {', '.join(archs)}")
+        target = _target(entry)
+        if target in seen:
+            out.append(f"config key '{key}': a second entry for {_target_name(entry)} (data.caps"
+                       f"[{seen[target]}] is the first); give each data set, problem or (problem, "
+                       "architecture) one entry")
+        else:
+            seen[target] = i
     return out
 
 
 def data_errors(config: dict) -> list[str]:
     """Every data problem of ``config`` as one line naming its key."""
     out = [m for name, spec in (config.get("datasets") or {}).items() for m in spec_errors(name, spec)]
+    out += caps_errors(config)
     if out:
         return out
     for i, problem in enumerate(config["problems"]):

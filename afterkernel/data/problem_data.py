@@ -1,5 +1,6 @@
-"""One problem's preprocessed data (paper §2): the two classes only, in
-their original order (no shuffling), float32 pixels / 255 in NHWC (images
+"""One problem's preprocessed data (paper §2): the two classes only (at most
+a cap of images per class, a seeded draw from the whole split), in their
+original order (no shuffling), float32 pixels / 255 in NHWC (images
 without a channel axis, as MNIST's, get one; float images in [0, 1] are kept
 as they are), no mean subtraction; labels uint8 in {0, 1}."""
 
@@ -15,6 +16,7 @@ from afterkernel.data.catalog import BUILTIN, DEFAULT_SOURCE, SOURCES, builtin_s
 from afterkernel.data.errors import HOW_TO_PROVIDE, DataError
 from afterkernel.data.problems import Problem, parse_problem
 from afterkernel.data.raw import RawData
+from afterkernel.data.sample import SUBSET_SEED, draw_per_class
 from afterkernel.data.sources import raw_data
 from afterkernel.data.survey import describe
 
@@ -41,6 +43,7 @@ def load_problem(
     max_train_per_class: int | None = None,
     max_test_per_class: int | None = None,
     dataset: dict[str, Any] | None = None,
+    subset_seed: int | None = None,
 ) -> ProblemData:
     """Load and preprocess one problem: from the data set spec ``dataset``
     (:mod:`afterkernel.data.catalog`) when given, else from ``source`` and
@@ -48,9 +51,14 @@ def load_problem(
     :mod:`afterkernel.data.sources`; for source keras ``directory`` is rule
     fetch_data's folder).
 
-    ``max_*_per_class`` keep the first k examples of each class (original
-    order); ``None`` keeps all. Raises :class:`DataError` when the data are
-    missing or corrupt, with a message saying how to provide them.
+    ``max_*_per_class`` = N keeps N images of each class drawn at random
+    without replacement from the whole split with the seed ``subset_seed``
+    (``None``: :data:`~afterkernel.data.sample.SUBSET_SEED`, 0), kept in
+    their original order (:func:`~afterkernel.data.sample.draw_per_class`);
+    ``None``, or N at least a class's count, keeps all of it. The attrs
+    record the caps and the seed (``None`` when nothing is capped). Raises
+    :class:`DataError` when the data are missing or corrupt, with a message
+    saying how to provide them.
     """
     name = problem.name if isinstance(problem, Problem) else str(problem)
     spec = dataset or _builtin(name, source, directory)
@@ -63,12 +71,13 @@ def load_problem(
         raise DataError(str(e)) from None
     caps = {"train": _check_cap(max_train_per_class, "data.max_train_per_class"),
             "test": _check_cap(max_test_per_class, "data.max_test_per_class")}
+    seed = _check_seed(subset_seed)
     raw = raw_data(prob, spec, directory if spec["source"] == "keras" else None, len(info.class_names))
     source = spec["source"]
     arrays: dict[str, np.ndarray] = {}
     counts: dict[str, list[int]] = {}
     for split, cap in caps.items():
-        x, y = _two_classes(raw, split, prob, cap, source)
+        x, y = _two_classes(raw, split, prob, cap, source, seed)
         arrays[f"x_{split}"], arrays[f"y_{split}"] = x, y
         counts[split] = [int(np.sum(y == 0)), int(np.sum(y == 1))]
     attrs = {
@@ -86,6 +95,7 @@ def load_problem(
         "jpeg_derived": bool(raw.jpeg_derived),
         "max_train_per_class": caps["train"],
         "max_test_per_class": caps["test"],
+        "subset_seed": None if caps["train"] is None and caps["test"] is None else seed,
     }
     return ProblemData(attrs=attrs, **arrays)
 
@@ -107,13 +117,23 @@ def _check_cap(value: Any, key: str) -> int | None:
     return int(value)
 
 
+def _check_seed(value: Any) -> int:
+    if value is None:
+        return SUBSET_SEED
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise DataError(f"data.subset_seed must be an integer >= 0, got {value!r}")
+    return int(value)
+
+
 def _two_classes(raw: RawData, split: str, prob: Problem, cap: int | None,
-                 source: str) -> tuple[np.ndarray, np.ndarray]:
-    """The first ``cap`` images of each class of ``prob`` in ``split``, in
+                 source: str, seed: int = SUBSET_SEED) -> tuple[np.ndarray, np.ndarray]:
+    """At most ``cap`` images of each class of ``prob`` in ``split``, drawn
+    at random without replacement from the whole split with ``seed``
+    (:func:`~afterkernel.data.sample.draw_per_class`; ``None``: all), in
     their original order, preprocessed: x float32 (n, H, W, C), y uint8 (n,)
     with label 1 for ``prob.classes[1]``."""
     y_all = getattr(raw, f"y_{split}")
-    idx = np.sort(np.concatenate([np.flatnonzero(y_all == c)[:cap] for c in prob.classes]))
+    idx = draw_per_class(y_all, prob.classes, cap, seed, split)
     y = (y_all[idx] == prob.classes[1]).astype(np.uint8)
     empty = [prob.classes[k] for k in (0, 1) if not np.any(y == k)]
     if empty:

@@ -1,4 +1,5 @@
-"""The problem HDF5 file ``results/data/{problem}.h5``: datasets
+"""The problem HDF5 file ``results/data/{problem}{subset}.h5`` (``subset``:
+``""`` for the full data, else the caps' tag, :func:`afterkernel.plan.subset_tag`): datasets
 ``x_train``, ``x_test`` (float32 (n, H, W, C)), ``y_train``, ``y_test``
 (uint8 (n,)) and the attrs of :func:`afterkernel.data.load_problem`."""
 

@@ -3,9 +3,10 @@
 ``cifar10``).
 
 ``embedded``
-    a small subset of the real data shipped inside the package
-    (``afterkernel/embedded/``, see its README); checked against the sha256
-    values of :data:`EMBEDDED`.
+    real data shipped inside the package (``afterkernel/embedded/``, see its
+    README): every MNIST image of digits 3, 5, 6 and 8, and a seeded draw of
+    300 train / 100 test images per class of CIFAR-10 cat and dog (decoded
+    from JPEG); checked against the sha256 values of :data:`EMBEDDED`.
 ``dir``
     a local folder (``data.dir``, or ``path``) holding keras' ``mnist.npz``
     and/or CIFAR-10: the python batches ``cifar-10-batches-py/`` (exact
@@ -46,20 +47,21 @@ from afterkernel.data.raw import RawData, check_raw, combine_hashes, read_npz, r
 MNIST_FILE = "mnist.npz"
 CIFAR_JPEG_FILE = "cifar10_cat_dog_jpeg_q75.npz"
 
-# The embedded subsets (afterkernel/embedded/); regenerate with
+# The embedded files (afterkernel/embedded/): all of MNIST 3, 5, 6, 8; CIFAR-10
+# cat/dog 300 / 100 per class drawn with seed 0 (`subset_seed` array); regenerate with
 # `python tools/make_embedded_data.py --source-dir DIR`, which prints these
 # values. The folder is looked up at call time so tests can monkeypatch it.
 EMBEDDED_DIR = Path(__file__).resolve().parents[1] / "embedded"
 EMBEDDED: dict[str, dict[str, Any]] = {
     "mnist": {
-        "file": "mnist_3568_subset.npz",
-        "sha256": "c896ae98b0c067c4d9a2a591b801c83f6b5ae893c3720efa6fef4dc95cfa9818",
+        "file": "mnist_3568.npz",
+        "sha256": "f5c0c3afd69f88b238c81c784b4fc2514da05f467303cdd0ae07560d633da5f9",
         "classes": (3, 5, 6, 8),
         "jpeg_derived": False,
     },
     "cifar10": {
         "file": "cifar10_cat_dog_jpeg_q75_subset.npz",
-        "sha256": "d9a70b1239d6d4cf2f33b535a281bb59ee13eb88ee1aff80c5bb93dfb9cb0986",
+        "sha256": "6eb240b0504e19792820a779be310e9aec82bad8006bb9bcd3ca1ad9cb94ca2c",
         "classes": (3, 5),
         "jpeg_derived": True,
     },

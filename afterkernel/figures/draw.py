@@ -135,6 +135,23 @@ def _unreached_note(summary: pd.DataFrame, training: dict | None) -> str:
     return f"{missed} of {total} learning-rate runs did not reach {within}"
 
 
+def _data_note(summary: pd.DataFrame, pairs: set[tuple[str, str]]) -> str:
+    """The training and test images behind each drawn pair, when they differ
+    between pairs (a subset next to the full data: data.caps)."""
+    n = summary[summary["quantity"].isin(("n_train", "n_test"))]
+    if n.empty or not pairs:
+        return ""
+    sizes = {}
+    for (problem, arch), rows in n.groupby(["problem", "architecture"]):
+        if (problem, arch) in pairs:
+            mean = rows.groupby("quantity")["mean"].max()
+            sizes[problem, arch] = (mean.get("n_train", math.nan), mean.get("n_test", math.nan))
+    if len({v for v in sizes.values()}) < 2:
+        return ""
+    return "images (train/test): " + "; ".join(f"{a}, {p}: {t:,.0f}/{m:,.0f}"
+                                               for (p, a), (t, m) in sorted(sizes.items()))
+
+
 def figure_of(spec: FigureSpec, summary: pd.DataFrame,
               training: dict | None = None) -> tuple[Figure, list[str], pd.DataFrame]:
     """Figure ``spec`` drawn from the summary table, the notes of the panels
@@ -164,6 +181,7 @@ def figure_of(spec: FigureSpec, summary: pd.DataFrame,
         lines = [f"{_seed_note(drawn.counts) or 'mean over seeds'}; {band}: 95 % t-interval of the mean"]
         if "unreached" in drawn.flags:
             lines.append(_unreached_note(summary, training))
+        lines.append(_data_note(summary, {c.pair for p in panels for c in p.curves}))
         footnote = "\n".join(line for line in lines if line)
         fig.suptitle(textwrap.fill(f"{spec.label}: {spec.title}", int(width * 11)), fontsize=11)
         fig.supxlabel(footnote, fontsize=7, color="0.35", x=0.99, ha="right")

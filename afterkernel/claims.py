@@ -481,6 +481,17 @@ def _n_test(rows: pd.DataFrame) -> float:
     return float(n.min()) if len(n) else math.nan
 
 
+def _images(*sides: pd.DataFrame) -> str:
+    """The training and test images the compared runs used (a subset shows)."""
+    sizes = []
+    for rows in sides:
+        if "n_train" in rows and rows["n_train"].notna().any():
+            size = f"{rows['n_train'].max():,.0f} training / {rows['n_test'].max():,.0f} test images"
+            if size not in sizes:
+                sizes.append(size)
+    return " vs ".join(sizes)
+
+
 def _c7_note(check: Check, rows: dict[Side, pd.DataFrame]) -> str:
     """Beside C7's contrast: VGG's lowest alignment and the centred alignments' drops."""
     parts = []
@@ -539,6 +550,7 @@ def _evaluate(check: Check, data: pd.DataFrame, other: pd.DataFrame, pair: tuple
         notes.append(f"spread floored at the binomial error of {_n_test(rows[check.b]):.0f} test images")
     if check.claim == "C7" and check.a.architecture:
         notes.append(_c7_note(check, rows))
+    notes.append(_images(rows[check.a], rows[check.b]))
     return {**row, "mean_a": est.mean_a, "mean_b": est.mean_b, "difference": est.difference,
             "ci_low": test.ci_low, "ci_high": test.ci_high, "confidence": test.confidence, "margin": margin,
             "n_seeds": est.n, "p_value": test.p_reproduced, "verdict": test.verdict,
@@ -669,6 +681,20 @@ def claims_markdown(claims: pd.DataFrame) -> str:
     if absent:
         lines += ["", "Not in this config (no runs of these pairs or epochs; `claims.csv` says why):", *absent]
     return "\n".join(lines) + "\n"
+
+
+def claims_headline(claims: pd.DataFrame) -> str:
+    """One Markdown line per claim: its statement (the first row's) and the
+    verdict of each of its tested rows by pair; then the verdict counts."""
+    tested = claims[claims["verdict"] != VERDICTS[-1]]
+    lines = []
+    for claim, group in tested.groupby("claim", sort=False):
+        verdicts = "; ".join(f"{r.problem} / {r.architecture}{' (' + r.quantity + ')' if len(group) > 1 else ''}: "
+                             f"**{r.verdict}**" for r in group.itertuples(index=False))
+        source = "" if claim.startswith("C") else " (literature)"
+        lines.append(f"- **{claim}**{source}: {group['statement'].iloc[0]}. {verdicts}")
+    counts = f"Verdicts: {_counts(claims, 'verdict')}; after Holm: {_counts(claims, 'verdict_holm')}."
+    return "\n".join([counts, "", *lines]) + "\n"
 
 
 _COLOURS = {"reproduced": "#d4edda", "contradicted": "#f8d7da", "inconclusive": "#fff3cd",

@@ -4,8 +4,9 @@
 tidy table of a finished run, :mod:`afterkernel.aggregate`) and
 ``FOLDER/config.yaml`` (the config it ran) and writes, in seconds and
 without re-running a job: ``summary.csv``, ``claims.csv``, ``claims.md``,
-``claims.html`` and ``figures/*.png`` (every figure the config's studies
-draw). A change to the claims or figure code is then published by running
+``claims.html``, ``headline.md`` (one line per claim: the README's block,
+``tools/readme_claims.py --reproduction``) and ``figures/*.png`` (every
+figure the config's studies draw). A change to the claims or figure code is then published by running
 it again; ``tests/test_publication.py`` fails while the committed claims
 table differs from what the current code makes of the committed metrics.
 
@@ -25,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from afterkernel.aggregate import read_metrics, summary_table, to_csv
-from afterkernel.claims import claims_html, claims_markdown, claims_table
+from afterkernel.claims import claims_headline, claims_html, claims_markdown, claims_table
 from afterkernel.config import ConfigError, load
 from afterkernel.figures import drawn_figures
 from afterkernel.io import atomic_write_text
@@ -53,13 +54,14 @@ def regenerate(folder: str | Path, figures: bool = True) -> dict[str, Path]:
     folder = Path(folder)
     config = load(folder / CONFIG)
     metrics = read_metrics(folder / METRICS)
-    out = {name: folder / name for name in ("summary.csv", "claims.csv", "claims.md", "claims.html")}
+    out = {name: folder / name for name in ("summary.csv", "claims.csv", "claims.md", "claims.html", "headline.md")}
     summary = summary_table(metrics)
     atomic_write_text(out["summary.csv"], to_csv(summary))
     claims = claims_table(metrics)
     atomic_write_text(out["claims.csv"], to_csv(claims))
     atomic_write_text(out["claims.md"], claims_markdown(claims))
     atomic_write_text(out["claims.html"], claims_html(claims))
+    atomic_write_text(out["headline.md"], claims_headline(claims))
     if figures:
         from afterkernel.figures.draw import draw_figure
 

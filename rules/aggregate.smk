@@ -1,7 +1,9 @@
 # Aggregation and figures read small files: on a cluster they run on the
 # submit host instead of waiting in the queue.
 
-from afterkernel.figures import report_section
+from afterkernel.figures import report_section, report_sections
+
+REPORT_SECTIONS = report_sections(config["studies"])
 
 rule aggregate:
     localrule: True
@@ -11,13 +13,13 @@ rule aggregate:
         metrics=report(
             ak_plan.table_file("metrics.csv"),
             caption="../report/metrics.rst",
-            category=report_section("Tables"),
+            category=report_section("Tables", REPORT_SECTIONS),
             labels={"table": "metrics: one row per run, snapshot and kernel"},
         ),
         summary=report(
             ak_plan.table_file("summary.csv"),
             caption="../report/summary.rst",
-            category=report_section("Tables"),
+            category=report_section("Tables", REPORT_SECTIONS),
             labels={"table": "summary: means over seeds with 95 % intervals"},
         ),
     log:
@@ -43,13 +45,13 @@ rule claims:
         html=report(
             ak_plan.table_file("claims.html"),
             caption="../report/claims.rst",
-            category=report_section("What this run reproduces"),
+            category=report_section("What this run reproduces", REPORT_SECTIONS),
             labels={"table": "the paper's claims, checked on this run"},
         ),
         claims=report(
             ak_plan.table_file("claims.csv"),
             caption="../report/claims.rst",
-            category=report_section("Tables"),
+            category=report_section("Tables", REPORT_SECTIONS),
             labels={"table": "claims: the same table as CSV"},
         ),
         markdown=ak_plan.table_file("claims.md"),

@@ -33,7 +33,7 @@ for _fig in [*FIGURES.values(), *OTHER_PAIRS.values()]:
             png=report(
                 _png,
                 caption=os.path.abspath(_caption),
-                category=report_section(_fig.category),
+                category=report_section(_fig.category, REPORT_SECTIONS),
                 labels=report_labels(_fig),
             ),
             svg=_svg,

@@ -417,3 +417,28 @@ def test_unreached_targets_and_nonseparable_kernels_are_flagged(tmp_path):
     D.draw_figure(s, "fig13", tmp_path / "f.png", dpi=DPI, training={"loss_target": 0.01, "max_epochs": 10})
     check_png(tmp_path / "f.png")
     assert D._seed_note({3}) == "mean over n = 3 seeds per point" and D._seed_note({2, 3}).startswith("mean over n = 2-3")
+
+
+def test_data_note_names_the_images_of_each_pair_when_they_differ():
+    """A subset beside the full data (data.caps) is said under the figure."""
+    def rows(arch, n_train, n_test):
+        return [{"problem": "mnist-3v8", "architecture": arch, "quantity": q, "mean": v}
+                for q, v in (("n_train", n_train), ("n_test", n_test))]
+
+    summary = pd.DataFrame(rows("fc", 11982, 1984) + rows("vgg", 2000, 500))
+    pairs = {("mnist-3v8", "fc"), ("mnist-3v8", "vgg")}
+    assert D._data_note(summary, pairs) == \
+        "images (train/test): fc, mnist-3v8: 11,982/1,984; vgg, mnist-3v8: 2,000/500"
+    assert D._data_note(pd.DataFrame(rows("fc", 11982, 1984) + rows("vgg", 11982, 1984)), pairs) == ""
+    assert D._data_note(summary, {("mnist-3v8", "fc")}) == ""
+
+
+def test_report_sections_follow_the_study_and_skip_what_is_not_drawn():
+    full = {"epochs": {"pairs": [["mnist-3v8", "fc"]]}, "learning_rate": {"pairs": [["mnist-3v8", "fc"]]},
+            "width": {"pairs": [["mnist-3v8", "fc"]]}}
+    assert F.report_sections(full) == F.REPORT_SECTIONS
+    no_width = F.report_sections({k: v for k, v in full.items() if k != "width"})
+    assert [F.report_section(s, no_width) for s in no_width] == [
+        "1. What this run reproduces", "2. Epochs study", "3. Learning-rate study", "4. Augmentation",
+        "5. Beyond the paper", "6. Tables"]
+    assert F.report_labels(F.FIGURES["fig01"]) == {"figure": "1", "shows": F.FIGURES["fig01"].title}

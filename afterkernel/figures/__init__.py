@@ -14,7 +14,8 @@ for the paper's pairs and, figure by figure, for every other pair of a study.
 """
 
 from afterkernel.figures.registry import (FIGURES, OTHER_PAIRS, Curve, FigureSpec, Panel, drawn_figures,
-                                          index_markdown, paper_pair, report_labels, report_section)
+                                          index_markdown, paper_pair, report_labels, report_section,
+                                          report_sections)
 
 __all__ = ["FIGURES", "OTHER_PAIRS", "Curve", "FigureSpec", "Panel", "drawn_figures", "index_markdown",
-           "paper_pair", "report_labels", "report_section"]
+           "paper_pair", "report_labels", "report_section", "report_sections"]

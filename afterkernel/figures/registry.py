@@ -173,9 +173,16 @@ REPORT_SECTIONS = ("What this run reproduces", "Epochs study", "Learning-rate st
                    "Beyond the paper", "Tables")
 
 
-def report_section(category: str) -> str:
-    """The report category of ``category``, numbered in :data:`REPORT_SECTIONS`' order."""
-    return f"{REPORT_SECTIONS.index(category) + 1}. {category}"
+def report_sections(studies: dict) -> tuple[str, ...]:
+    """The report's sections of a config's ``studies``, in :data:`REPORT_SECTIONS`' order."""
+    drawn = {spec.category for spec in drawn_figures(studies)}
+    return tuple(s for s in REPORT_SECTIONS if s in drawn or s in (REPORT_SECTIONS[0], REPORT_SECTIONS[-1]))
+
+
+def report_section(category: str, sections: tuple[str, ...] = REPORT_SECTIONS) -> str:
+    """The report category of ``category``, numbered by its place among ``sections``
+    (the report sorts its sections by name); a section not drawn keeps its name."""
+    return f"{sections.index(category) + 1}. {category}" if category in sections else category
 
 
 def report_labels(spec: "FigureSpec") -> dict[str, str]:

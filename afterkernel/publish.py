@@ -34,6 +34,40 @@ from afterkernel.io import atomic_write_text
 log = logging.getLogger(__name__)
 
 METRICS, CONFIG = "metrics.csv", "config.yaml"
+FIGURES_BEGIN, FIGURES_END = "<!-- figures:begin -->", "<!-- figures:end -->"
+
+#: what the paper's text (Section 3, Appendices A and B) says each figure shows
+PAPER_SAYS = {
+    1: "With a fully connected net the after kernel quickly improves on the FNTK within a few epochs; for VGG on "
+       "MNIST the FNTK is already good (some improvement on 3-vs-8); on CIFAR-10 the after kernel is much better "
+       "than the FNTK.",
+    2: "The kernel is learned first, then the network: the network's test error ultimately catches up with the "
+       "after-kernel SVM's.",
+    3: "Figure 2's early epochs: the SVM with the after kernel is ahead of the network early in training.",
+    4: "Swap invariance falls with training for VGG (most on CIFAR-10, mega-VGG least invariant); for fully "
+       "connected nets it is lowest at initialisation, and (§1, §3) the after kernel is less global than VGG's.",
+    5: "The after kernel becomes more invariant to small shifts, zooms and rotations with training.",
+    6: "The conjugate projection stays a good approximation of the after kernel for VGG (6a) but becomes much "
+       "less so after training for fully connected nets (6b) and for VGG on CIFAR-10 (6c).",
+    7: "In most cases the conjugate kernel's SVM is nearly as accurate as the after kernel's; the exception is VGG "
+       "on MNIST 5-vs-6, where the after kernel is substantially more accurate.",
+    8: "Data augmentation does not make the after kernel more invariant to shifts, zooms and rotations.",
+    9: "At equal training loss, a larger learning rate gives a better after kernel (lower SVM test error).",
+    10: "Larger learning rates give features that reflect global properties more (lower swap invariance).",
+    11: "Features from larger learning rates are less invariant to small shifts, zooms and rotations (§3; §1 says "
+        "more invariant).",
+    12: "The alignment of the after kernel and the conjugate kernel is highest at low learning rates for VGG, at "
+        "high ones for fully connected nets.",
+    13: "The after kernel is generally more accurate, the conjugate kernel more competitive at higher learning "
+        "rates.",
+    14: "Figure 11 with augmentation: the trend persists.",
+    15: "The networks' test error does not improve much from about 60K to 100K parameters.",
+    16: "Augmentation improves the test error of the networks and of the SVMs with their after kernels.",
+    17: "(Not a figure of the paper.) Fort et al. 2020: the kernel moves fastest early in training.",
+    18: "(Not a figure of the paper.) The top of the train Gram's spectrum.",
+    19: "(Not a figure of the paper.) Baratin et al. 2021: kernel-target alignment rises with training.",
+    20: "(Not a figure of the paper.) Spectrum and target alignment vs learning rate.",
+}
 _ROW_KEYS = ["study", "run", "snapshot", "kernel"]
 
 
@@ -46,6 +80,49 @@ def merge_metrics(published: Path, new: Path) -> pd.DataFrame:
         keep = ~old.set_index(_ROW_KEYS).index.isin(table.set_index(_ROW_KEYS).index)
         table = pd.concat([old[keep], table], ignore_index=True)
     return table.sort_values(_ROW_KEYS, kind="stable").reset_index(drop=True)
+
+
+def _figure_numbers(field: str) -> set[int]:
+    """The figure numbers a claims row's ``figure`` names ("4a, 4c, 4d", "2-3")."""
+    out: set[int] = set()
+    for part in field.replace(" ", "").split(","):
+        digits = "".join(ch if ch.isdigit() or ch == "-" else " " for ch in part).split()
+        for d in digits:
+            lo, _, hi = d.partition("-")
+            if lo:
+                out.update(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def figure_sections(claims: pd.DataFrame, studies: dict) -> str:
+    """For each figure the config draws: what the paper says it shows, the
+    figure, and the verdicts of the claim rows read from it."""
+    lines = []
+    for spec in drawn_figures(studies):
+        if spec.pairs != "paper":
+            continue
+        lines += [f"### Figure {spec.number}: {spec.title}", "",
+                  f"**The paper:** {PAPER_SAYS.get(spec.number, '')}", "",
+                  f"![Figure {spec.number}](figures/{spec.stem}.png)", ""]
+        rows = claims[claims["figure"].map(lambda f: spec.number in _figure_numbers(f))
+                      & (claims["verdict"] != "not in this config")]
+        if len(rows):
+            lines.append("**This run:**")
+            for r in rows.itertuples(index=False):
+                diff = f"{r.difference:+.3g}" + (f" [{r.ci_low:+.3g}, {r.ci_high:+.3g}]" if r.ci_low == r.ci_low
+                                                 else "")
+                lines.append(f"- {r.claim}, {r.problem} / {r.architecture}: {r.statement} — **{r.verdict}** "
+                             f"(b − a = {diff}, {r.n_seeds} seeds; Holm: {r.verdict_holm})")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def _with_block(text: str, block: str, begin: str = FIGURES_BEGIN, end: str = FIGURES_END) -> str:
+    head, sep, rest = text.partition(begin)
+    _, sep2, tail = rest.partition(end)
+    if not sep or not sep2:
+        return text
+    return f"{head}{begin}\n{block}{end}{tail}"
 
 
 def regenerate(folder: str | Path, figures: bool = True) -> dict[str, Path]:
@@ -62,6 +139,10 @@ def regenerate(folder: str | Path, figures: bool = True) -> dict[str, Path]:
     atomic_write_text(out["claims.md"], claims_markdown(claims))
     atomic_write_text(out["claims.html"], claims_html(claims))
     atomic_write_text(out["headline.md"], claims_headline(claims))
+    readme = folder / "README.md"
+    if readme.exists():  # its per-figure block
+        atomic_write_text(readme, _with_block(readme.read_text(), figure_sections(claims, config["studies"])))
+        out["README.md"] = readme
     if figures:
         from afterkernel.figures.draw import draw_figure
 

@@ -100,3 +100,20 @@ def test_parts_merge_replaces_rows_of_the_same_run(tmp_path, publication):
     merged = merge_metrics(first, second)
     assert len(merged) == len(metrics) and (merged["svm_test_error"].dropna() == 0.5).all()
     pd.testing.assert_index_equal(merged.columns, metrics.columns)
+
+
+def test_readme_figure_block_is_generated(publication):
+    from afterkernel.config import load
+    from afterkernel.publish import FIGURES_BEGIN, FIGURES_END, figure_sections
+
+    block = (publication / "README.md").read_text().partition(FIGURES_BEGIN)[2].partition(FIGURES_END)[0]
+    claims = cl.read_claims(publication / "claims.csv")
+    assert block == "\n" + figure_sections(claims, load(publication / "config.yaml")["studies"])
+
+
+def test_figure_numbers_of_a_claims_row():
+    from afterkernel.publish import _figure_numbers
+
+    assert _figure_numbers("4a, 4c, 4d") == {4}
+    assert _figure_numbers("2-3") == {2, 3}
+    assert _figure_numbers("6b, 6c") == {6} and _figure_numbers("16") == {16}

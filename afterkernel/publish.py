@@ -18,6 +18,7 @@ published, a part at a time: rows of the same run and snapshot are replaced).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import shutil
 import sys
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 
 METRICS, CONFIG = "metrics.csv", "config.yaml"
 FIGURES_BEGIN, FIGURES_END = "<!-- figures:begin -->", "<!-- figures:end -->"
+RUNS, RUNS_BEGIN, RUNS_END = "runs.json", "<!-- runs:begin -->", "<!-- runs:end -->"
 
 #: what the paper's text (Section 3, Appendices A and B) says each figure shows
 PAPER_SAYS = {
@@ -117,6 +119,24 @@ def figure_sections(claims: pd.DataFrame, studies: dict) -> str:
     return "\n".join(lines)
 
 
+def runs_table(runs: list[dict]) -> str:
+    """The parts of a published run: command, commit, machine, data, wall time
+    and the cost model's estimate beside it."""
+    lines = ["| part | configs | commit | started | wall time | estimate (cost model, same cores) | estimate / measured |",
+             "|---|---|---|---|---|---|---|"]
+    for r in runs:
+        lines.append(f"| {r['part']} | {', '.join(f'`{c}`' for c in r['configs'])} | `{r['commit']}` | {r['started']} | "
+                     f"{r['wall_minutes']:.0f} min | {r['estimate_minutes']:.0f} min | "
+                     f"{r['estimate_minutes'] / r['wall_minutes']:.2f} |")
+    wall, est = sum(r["wall_minutes"] for r in runs), sum(r["estimate_minutes"] for r in runs)
+    lines.append(f"| **all parts** | | | | **{wall:.0f} min** | {est:.0f} min | {est / wall:.2f} |")
+    lines.append("")
+    for r in runs:
+        lines += [f"Part `{r['part']}`: `{r['command']}`", "", f"- machine: {r['machine']}",
+                  f"- data: {r['data']}"] + [f"- {note}" for note in r.get("notes", [])] + [""]
+    return "\n".join(lines)
+
+
 def _with_block(text: str, block: str, begin: str = FIGURES_BEGIN, end: str = FIGURES_END) -> str:
     head, sep, rest = text.partition(begin)
     _, sep2, tail = rest.partition(end)
@@ -140,8 +160,11 @@ def regenerate(folder: str | Path, figures: bool = True) -> dict[str, Path]:
     atomic_write_text(out["claims.html"], claims_html(claims))
     atomic_write_text(out["headline.md"], claims_headline(claims))
     readme = folder / "README.md"
-    if readme.exists():  # its per-figure block
-        atomic_write_text(readme, _with_block(readme.read_text(), figure_sections(claims, config["studies"])))
+    if readme.exists():  # its generated blocks
+        text = _with_block(readme.read_text(), figure_sections(claims, config["studies"]))
+        if (folder / RUNS).exists():
+            text = _with_block(text, runs_table(json.loads((folder / RUNS).read_text())), RUNS_BEGIN, RUNS_END)
+        atomic_write_text(readme, text)
         out["README.md"] = readme
     if figures:
         from afterkernel.figures.draw import draw_figure

@@ -117,3 +117,10 @@ def test_figure_numbers_of_a_claims_row():
     assert _figure_numbers("4a, 4c, 4d") == {4}
     assert _figure_numbers("2-3") == {2, 3}
     assert _figure_numbers("6b, 6c") == {6} and _figure_numbers("16") == {16}
+
+
+def test_readme_runs_block_is_generated(publication):
+    from afterkernel.publish import RUNS_BEGIN, RUNS_END, runs_table
+
+    block = (publication / "README.md").read_text().partition(RUNS_BEGIN)[2].partition(RUNS_END)[0]
+    assert block == "\n" + runs_table(json.loads((publication / "runs.json").read_text()))

@@ -25,34 +25,37 @@ from typing import Mapping, Sequence
 #: The measured figures (2 threads; see benchmarks/RESULTS.md) and the
 #: assumptions, each with where it comes from.
 COSTS: dict[str, tuple[float, str]] = {
-    "threads_measured": (2, "every benchmark below ran on 2 threads"),
-    "train_epoch_cpu_s_fc": (2 * 0.2946, "train_seconds_per_epoch_fc: 11,982 MNIST images, batch 32, "
-                                         "0.29 s wall on 2 threads (an upper bound of its CPU-s)"),
-    "train_epoch_cpu_s_vgg": (1.23 * 11982 / 2000, "measured for this model: vgg 26/52, 2,000 MNIST 3-vs-8 "
-                                                  "images, 1 thread, epochs 2-3 1.19/1.27 s, scaled to 11,982 "
-                                                  "(train_seconds_per_epoch_vgg, 18.6 s on 2 threads, ran on a "
-                                                  "busy machine)"),
-    "train_examples": (11982, "the examples of those two epochs"),
+    "threads_measured": (2, "the benchmarks below ran on 2 threads, the reproduction's jobs on 1 "
+                            "(configs/reproduction.yaml, 2026-12-07: reproduction/runs.json)"),
+    "train_epoch_cpu_s_fc": (0.26, "reproduction run, 1 thread: fc 4x94, 100 epochs of 11,982 / 11,339 MNIST "
+                                   "images, 28.8-33.0 s a job less TensorFlow's start-up, over 100 (the "
+                                   "benchmark's 2-thread 0.29 s wall is 0.59 CPU-s: two threads buy little)"),
+    "train_epoch_cpu_s_vgg": (13.0, "reproduction run, 1 thread: vgg 26/52, 10 epochs of 11,982 / 11,339 MNIST "
+                                    "images, 172-187 s a job less start-up, over 10 and its evaluations"),
+    "train_examples": (11982, "the examples of those epochs"),
     "eval_fraction": (1 / 3, "assumed: the per-epoch evaluation is a forward pass, 1/3 of a forward+backward step"),
-    "augment_factor": (1.1, "measured for this model: the same vgg epochs with rotation 15° and shift 1: "
-                            "1.38/1.21 s against 1.19/1.27 s"),
+    "augment_s_per_image": (3.05e-5, "reproduction run, 1 thread: fc with rotation 15° and shift 1 on 11,339 "
+                                     "MNIST images, 63.6 s against 28.8 s plain for 100 epochs: the image "
+                                     "transform's cost per 28x28 image and epoch, whatever the network"),
+    "epochs_to_target": (20.0, "reproduction run: fc on all of MNIST reaches training loss 0.01 at lr 0.01 in "
+                               "18-23 epochs (lr 0.03: 7-11, lr 0.1: 4-5); the default's 1,000 images in 39-48"),
+    "epochs_to_target_lr_power": (0.6, "the same runs: epochs ~ lr^-0.6 (20 -> 5 from lr 0.01 to 0.1)"),
+    "epochs_to_target_n_power": (0.33, "the same runs: epochs ~ n^-0.33 (45 at 1,000 images, 20 at 12,000)"),
     "tf_startup_cpu_s": (7.0, "default run (results/benchmarks, cpu_time): fc train and kernel jobs, whose "
                               "work is ~1 s, take 5.4-8.6 CPU-s: TensorFlow's import and graph building"),
     "kernel_grad_examples_per_s": (494.49, "grad_vs_batched_gradient: vgg per-example gradients, n=2000"),
     "gram_gflops": (154.16, "gram_matmul_efficiency: float32 tile matmuls, vgg Gram n=2000"),
-    "kernel_job_s_vgg": (150.0, "peak_rss_gb_vgg_mnist3v8 notes: one vgg snapshot, 11,982 + 1,984 images, "
-                                "test sample all, 2 threads, wall"),
+    "kernel_snapshot_cpu_s_vgg": (145.0, "reproduction run, 1 thread: one vgg snapshot of 11,982 + 1,984 MNIST "
+                                         "images, test sample 1,000, jacobian_budget_mb 2048 (a 4-snapshot job "
+                                         "580 s)"),
+    "kernel_snapshot_cpu_s_fc": (15.5, "reproduction run, 1 thread: one fc snapshot, same images and settings "
+                                       "(6-snapshot jobs 96-111 s, 1-snapshot jobs 21-26 s, less start-up)"),
     "kernel_peak_mb_vgg": (3349.0, "peak_rss_gb_vgg_mnist3v8: that job, jacobian_budget_mb 2048"),
     "dense_gram_copies": (6.0, "measurements.md: fc factorised Gram n=12,000 peaks at 3.7 GB = 6.4 n² float32"),
-    "svm_s_per_pair": (7.9 / 10000 ** 2, "maxmargin_vs_svc_seconds_vgg_cifar: the exact solver 7.9 s on "
-                                         "CIFAR-10's vgg after kernel, n=10,000, 5,603 support vectors, with "
-                                         "OpenBLAS's AVX2 kernels (4.75 s with its AVX-512 ones; the slowest "
-                                         "measured; MNIST's after kernels 0.05-0.24 s at n=11,982)"),
-    "nonsep_s_per_pair": (8.9 / 10000 ** 2, "nonseparable_certificate_seconds_cifar: the whole exact solve of "
-                                            "CIFAR-10's vgg conjugate kernel (Newton attempt, features of rank "
-                                            "2,810, loss minimiser), n=10,000, AVX2 kernels (4.96 s with AVX-512 "
-                                            "ones; upper bound: every SVM counted so)"),
-    "svm_startup_cpu_s": (0.5, "default run (results/benchmarks, cpu_time): svm jobs at n=1,000, 0.42-0.48 CPU-s"),
+    "svm_s_per_pair": (1.2e-8, "reproduction run: exact-solver jobs on MNIST's n ≈ 12,000 Grams, 1-3.5 s wall "
+                               "each with reading the Gram file (the non-separable CIFAR-10 kernels cost more: "
+                               "maxmargin_vs_svc_seconds_vgg_cifar, nonseparable_certificate_seconds_cifar)"),
+    "svm_startup_cpu_s": (0.8, "reproduction run: Python, h5py and the solver's imports of an svm job"),
     "python_base_mb": (100.0, "default run (results/benchmarks, max_rss): svm jobs at n=1,000, 91-101 MB"),
     "tf_base_mb": (620.0, "default run (results/benchmarks, max_rss): fc train jobs, 613-619 MB"),
     "prepare_cpu_s": (60.0, "assumed: reading and checking one source file"),
@@ -205,7 +208,8 @@ class Rates:
     train_step: float  # per SGD step, whatever the network (fc's epoch is mostly this)
     grad_mac: float  # per multiply-add of one example's per-example gradient
     gram_mac: float  # per multiply-add of a Gram matmul
-    kernel_scale: float  # measured / modelled kernel job (the work the model leaves out)
+    kernel_scale: float  # measured / modelled snapshot, conv nets (the work the model leaves out)
+    kernel_scale_dense: float  # the same, for nets of dense layers only (the factorised Gram)
 
 
 def rates() -> Rates:
@@ -218,9 +222,10 @@ def rates() -> Rates:
     train_step = (cpu_fc - n * fc.macs * train_mac) / steps
     grad_mac = t / (c("kernel_grad_examples_per_s") * vgg.macs)
     gram_mac = t * 2 / (c("gram_gflops") * 1e9)
-    partial = Rates(train_mac, train_step, grad_mac, gram_mac, 1.0)
-    modelled = _snapshot_cpu_s(vgg, 11982, 1984, 1984, partial)
-    return Rates(train_mac, train_step, grad_mac, gram_mac, t * c("kernel_job_s_vgg") / modelled)
+    partial = Rates(train_mac, train_step, grad_mac, gram_mac, 1.0, 1.0)
+    vgg_scale = c("kernel_snapshot_cpu_s_vgg") / _snapshot_cpu_s(vgg, 11982, 1984, 1000, partial)
+    fc_scale = c("kernel_snapshot_cpu_s_fc") / _snapshot_cpu_s(fc, 11982, 1984, 1000, partial)
+    return Rates(train_mac, train_step, grad_mac, gram_mac, vgg_scale, fc_scale)
 
 
 # ---------------------------------------------------------------------------
@@ -262,23 +267,38 @@ def _run_facts(config: Mapping, run) -> tuple[NetSize, int, int, tuple[int, int,
     return net_size(config["architectures"][run.arch], shape), n, m, shape
 
 
-def training_epochs(config: Mapping, run, snapshot_epochs: Sequence[int]) -> int:
-    """Epochs a run trains: its last snapshot, or for a learning-rate run the
-    ``max_epochs`` cap (an upper bound: most runs reach the loss target sooner)."""
-    return int(config["training"]["max_epochs"]) if run.target_mode else max(snapshot_epochs, default=0)
+def epochs_to_target(learning_rate: float, n: int, cap: int) -> int:
+    """Epochs a learning-rate run takes to its loss target: the model fitted
+    on the reproduction's runs, epochs_to_target × (lr / 0.01)^-a × (n /
+    12,000)^-b, at most the ``max_epochs`` cap."""
+    epochs = (c("epochs_to_target") * (learning_rate / 0.01) ** -c("epochs_to_target_lr_power")
+              * (n / 12000) ** -c("epochs_to_target_n_power"))
+    return int(min(cap, max(1, math.ceil(epochs))))
 
 
-def train_cost(config: Mapping, run, snapshot_epochs: Sequence[int]) -> JobCost:
+def training_epochs(config: Mapping, run, snapshot_epochs: Sequence[int], bound: bool = False) -> int:
+    """Epochs a run trains: its last snapshot, or for a learning-rate run
+    :func:`epochs_to_target` (``bound``: the ``max_epochs`` cap)."""
+    if not run.target_mode:
+        return max(snapshot_epochs, default=0)
+    cap = int(config["training"]["max_epochs"])
+    return cap if bound else epochs_to_target(run.learning_rate, problem_sizes(config, run.problem, run.arch)[0],
+                                              cap)
+
+
+def train_cost(config: Mapping, run, snapshot_epochs: Sequence[int], bound: bool = True) -> JobCost:
     """A ``train`` job: SGD epochs (batch ``training.batch_size``) and each
-    epoch's evaluation on the train and test sets (history)."""
+    epoch's evaluation on the train and test sets (history). ``bound``: a
+    learning-rate run at its epoch cap (what a Slurm request must cover),
+    else at the fitted epochs to its target (the estimate)."""
     net, n, m, shape = _run_facts(config, run)
-    r, epochs = rates(), training_epochs(config, run, snapshot_epochs)
+    r, epochs = rates(), training_epochs(config, run, snapshot_epochs, bound)
     steps = math.ceil(n / int(config["training"]["batch_size"]))
-    aug = c("augment_factor") if run.augmented else 1.0
-    mac_s = epochs * n * net.macs * r.train_mac * aug + (epochs + 1) * (n + m) * net.macs * r.train_mac * c("eval_fraction")
-    other_s = epochs * steps * r.train_step + c("tf_startup_cpu_s")
-    snapshots = 2 if run.target_mode else len(snapshot_epochs)
     pixels = shape[0] * shape[1] * shape[2]
+    aug_s = epochs * n * c("augment_s_per_image") * pixels / 784 if run.augmented else 0.0
+    mac_s = epochs * n * net.macs * r.train_mac + (epochs + 1) * (n + m) * net.macs * r.train_mac * c("eval_fraction")
+    other_s = epochs * steps * r.train_step + aug_s + c("tf_startup_cpu_s")
+    snapshots = 2 if run.target_mode else len(snapshot_epochs)
     # the data twice (arrays and the batches' copies), weights, gradients and the
     # optimizer's, every snapshot; a batch's activations are within tf_base_mb
     mem = c("tf_base_mb") + (2 * 4 * (n + m) * pixels + 4 * net.params * (snapshots + 4)) / MB
@@ -300,7 +320,8 @@ def _snapshot_cpu_s(net: NetSize, n: int, m: int, k: int, r: Rates) -> float:
     pairs = n * n / 2 + m * n
     dense_pairs = n * n + m * n  # the factorisation's elementwise products are not halved
     gram = ((net.gram_dim * dense_pairs) if net.dense_only else (net.gram_dim * pairs)) * r.gram_mac
-    return (grads + gram + net.embed * pairs * r.gram_mac) * r.kernel_scale
+    return (grads + gram + net.embed * pairs * r.gram_mac) * (r.kernel_scale_dense if net.dense_only
+                                                              else r.kernel_scale)
 
 
 def kernel_cost(config: Mapping, run, snapshots: Sequence[str]) -> JobCost:
@@ -322,11 +343,10 @@ def kernel_cost(config: Mapping, run, snapshots: Sequence[str]) -> JobCost:
 
 
 def svm_cost(config: Mapping, run) -> JobCost:
-    """An ``svm`` job: the exact solver on the (n, n) Gram, plus (upper
-    bound) the loss minimiser of a non-separable kernel; memory: the float32
-    Gram and the solver's float64 working set."""
+    """An ``svm`` job: reading the (n, n) Gram and the exact solver; memory:
+    the float32 Gram and the solver's float64 working set."""
     n, m = problem_sizes(config, run.problem, run.arch)
-    solve = n * n * (c("svm_s_per_pair") + c("nonsep_s_per_pair"))
+    solve = n * n * c("svm_s_per_pair")
     mem = c("python_base_mb") + (4 * n * n + 8 * n * n / 4 + 8 * m) / MB
     return JobCost(solve + c("svm_startup_cpu_s"), mem, disk_mb=8 * m / MB + 0.01)
 

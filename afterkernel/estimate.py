@@ -4,7 +4,9 @@ Prints, per rule, the jobs, their CPU-hours (GPU-hours for ``train`` and
 ``kernel`` with ``--gpu``), the peak memory of its largest job, the disk its
 results keep and its temporary Gram files' peak, then a total line. The
 numbers are :mod:`afterkernel.cost`'s model (constants in ``cost.COSTS``);
-learning-rate runs are counted at ``training.max_epochs`` (an upper bound).
+learning-rate runs are counted at the epochs the fitted model
+(:func:`afterkernel.cost.epochs_to_target`) gives them, with the
+``training.max_epochs`` cap (the Slurm requests' bound) shown beside it.
 """
 
 from __future__ import annotations
@@ -49,6 +51,14 @@ def _gram_peak_gb(kernel_costs: list[cost.JobCost], keep: bool) -> float:
     return sum(sizes if keep else sizes[:CONCURRENT_JOBS]) / 1e3
 
 
+def _problem_files(config: Mapping, training) -> list[tuple[str, str]]:
+    """One (problem, architecture) per problem file the runs read (one per subset, data.caps)."""
+    files: dict[tuple[str, str], tuple[str, str]] = {}
+    for run in training:
+        files.setdefault((run.problem, plan.subset_of(config, run.problem, run.arch)), (run.problem, run.arch))
+    return list(files.values())
+
+
 def estimate(config: Mapping, gpu: bool = False) -> list[RuleCost]:
     """The cost of every rule of a validated config's workflow."""
     training = plan.training_runs(config)
@@ -59,8 +69,8 @@ def estimate(config: Mapping, gpu: bool = False) -> list[RuleCost]:
     figures = len(drawn_figures(config["studies"]))
     keep = bool(config["kernels"]["keep_grams"])
     return [
-        _sum("prepare_data", [cost.data_cost(config, p) for p in config["problems"]]),
-        _sum("train", [cost.train_cost(config, run, epochs) for run, epochs in training.items()], gpu),
+        _sum("prepare_data", [cost.data_cost(config, p, a) for p, a in _problem_files(config, training)]),
+        _sum("train", [cost.train_cost(config, run, epochs, bound=False) for run, epochs in training.items()], gpu),
         _sum("kernel", kernels, gpu, _gram_peak_gb(kernels, keep)),
         _sum("svm", [cost.svm_cost(config, run) for run, _ in snapshots for _kernel in range(2)]),
         _sum("aggregate, claims, figures", [cost.local_cost(len(rows), figures)], jobs=2 + figures),
@@ -87,16 +97,19 @@ def format_table(rules: list[RuleCost], gpu: bool = False) -> str:
     return "\n".join([*lines, total])
 
 
-def learning_rate_share(config: Mapping, gpu: bool = False) -> float:
-    """Hours of the learning-rate runs' training, counted at the epoch cap."""
-    costs = [cost.train_cost(config, run, epochs) for run, epochs in plan.training_runs(config).items()
+def learning_rate_share(config: Mapping, gpu: bool = False, bound: bool = False) -> float:
+    """Hours of the learning-rate runs' training: at the fitted epochs to
+    target, or (``bound``) at the epoch cap."""
+    costs = [cost.train_cost(config, run, epochs, bound) for run, epochs in plan.training_runs(config).items()
              if run.target_mode]
     return sum(j.gpu_s if gpu else j.cpu_s for j in costs) / 3600
 
 
 def notes(config: Mapping, gpu: bool) -> str:
-    out = [f"learning-rate runs counted at training.max_epochs = {config['training']['max_epochs']} "
-           f"epochs (an upper bound): {_round(learning_rate_share(config, gpu))} of train's hours",
+    out = [f"learning-rate runs counted at the epochs the fitted model gives them (afterkernel.cost."
+           f"epochs_to_target): {_round(learning_rate_share(config, gpu))} of train's hours; at training.max_epochs "
+           f"= {config['training']['max_epochs']} (the bound of the Slurm requests): "
+           f"{_round(learning_rate_share(config, gpu, bound=True))}",
            "hours: from measurements of this machine (afterkernel.cost.COSTS; 1 Slurm CPU = 1 core); "
            "the Slurm requests are these × runtime_safety, memory × memory_safety",
            f"temp GB: the Gram files ({'all kept, kernels.keep_grams' if config['kernels']['keep_grams'] else f'the largest {CONCURRENT_JOBS} at once (jobs: 100), deleted after their SVMs'})"]

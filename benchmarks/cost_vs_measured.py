@@ -1,7 +1,8 @@
 """The cost model against a finished run: each rule's estimated CPU-seconds
-(:mod:`afterkernel.cost`) beside the CPU-seconds its jobs' Snakemake
-benchmark files measured (``results/benchmarks/{stage}/...tsv``, column
-``cpu_time``; ``s`` where a job's CPU time reads 0).
+(:mod:`afterkernel.cost`) beside the seconds its jobs' Snakemake benchmark
+files measured (``results/benchmarks/{stage}/...tsv``, column ``s``: the
+wall seconds, which is what a 1-thread job costs a core; ``cpu_time`` reads
+less than that for TensorFlow jobs, whose start-up waits on I/O).
 
     python benchmarks/cost_vs_measured.py CONFIG [CONFIG ...] --results RUN/results [--json out.json]
 
@@ -44,13 +45,12 @@ def load_merged(paths: list[Path], overrides: dict | None = None) -> dict:
 
 
 def measured_cpu_s(tsv: Path) -> float | None:
-    """CPU-seconds of one job's benchmark file (its wall seconds where the CPU time reads 0)."""
+    """Wall seconds of one (1-thread) job's benchmark file."""
     if not tsv.exists():
         return None
     with open(tsv) as f:
         row = next(csv.DictReader(f, delimiter="\t"))
-    cpu = float(row.get("cpu_time") or 0)
-    return cpu if cpu > 0 else float(row["s"])
+    return float(row["s"])
 
 
 def compare(config: dict, results: Path) -> list[dict]:
@@ -68,7 +68,8 @@ def compare(config: dict, results: Path) -> list[dict]:
 
     bench = results / "benchmarks"
     for run, epochs in plan.training_runs(config).items():
-        add("train", run.arch, cost.train_cost(config, run, epochs).cpu_s, bench / "training" / f"{run.path}.tsv")
+        add("train", run.arch, cost.train_cost(config, run, epochs, bound=False).cpu_s,
+            bench / "training" / f"{run.path}.tsv")
     for run, snaps in plan.kernel_runs(config).items():
         add("kernel", run.arch, cost.kernel_cost(config, run, snaps).cpu_s, bench / "kernels" / f"{run.path}.tsv")
         for snap in snaps:

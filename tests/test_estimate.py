@@ -80,7 +80,9 @@ def test_gram_file_of_a_paper_run():
 
 def test_job_counts_are_the_plans(config):
     by_rule = {r.rule: r for r in estimate.estimate(config)}
-    assert by_rule["prepare_data"].jobs == len(config["problems"])
+    # one problem file per problem and subset (data.caps)
+    files = {(run.problem, plan.subset_of(config, run.problem, run.arch)) for run in plan.training_runs(config)}
+    assert by_rule["prepare_data"].jobs == len(files)
     assert by_rule["train"].jobs == len(plan.training_runs(config))
     assert by_rule["kernel"].jobs == len(plan.kernel_runs(config))
     assert by_rule["svm"].jobs == 2 * len(plan.kernel_snapshots(config))

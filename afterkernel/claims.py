@@ -684,15 +684,16 @@ def claims_markdown(claims: pd.DataFrame) -> str:
 
 
 def claims_headline(claims: pd.DataFrame) -> str:
-    """One Markdown line per claim: its statement (the first row's) and the
-    verdict of each of its tested rows by pair; then the verdict counts."""
+    """One Markdown line per claim statement with the verdict of each of its
+    tested rows by pair; then the verdict counts first."""
     tested = claims[claims["verdict"] != VERDICTS[-1]]
     lines = []
-    for claim, group in tested.groupby("claim", sort=False):
-        verdicts = "; ".join(f"{r.problem} / {r.architecture}{' (' + r.quantity + ')' if len(group) > 1 else ''}: "
+    for (claim, statement), group in tested.groupby(["claim", "statement"], sort=False):
+        several = group["quantity"].nunique() > 1
+        verdicts = "; ".join(f"{r.problem} / {r.architecture}{' (' + r.quantity + ')' if several else ''}: "
                              f"**{r.verdict}**" for r in group.itertuples(index=False))
         source = "" if claim.startswith("C") else " (literature)"
-        lines.append(f"- **{claim}**{source}: {group['statement'].iloc[0]}. {verdicts}")
+        lines.append(f"- **{claim}**{source}: {statement}. {verdicts}")
     counts = f"Verdicts: {_counts(claims, 'verdict')}; after Holm: {_counts(claims, 'verdict_holm')}."
     return "\n".join([counts, "", *lines]) + "\n"
 

@@ -8,6 +8,9 @@ rule svm:
     benchmark:
         ak_plan.benchmark_file("svm", ak_plan.svm_name())
     threads: 1
+    # before any new kernel job: each SVM that runs brings its Gram file (GBs at
+    # full scale, temporary) closer to deletion
+    priority: 10
     resources:
         # the cost model (afterkernel.cost); × attempt on retries
         mem_mb=lambda wc, attempt: ak_cost.svm_cost(config, run_of(wc)).request_mb() * attempt,

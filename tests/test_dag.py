@@ -13,7 +13,7 @@ import re
 import yaml
 from micro import snakemake
 
-from afterkernel.figures import FIGURES
+from afterkernel.figures import drawn_figures
 from afterkernel.plan import subset_of
 
 
@@ -40,7 +40,7 @@ def expected_counts(c: dict) -> dict[str, int]:
         "claims": 1,
         "all": 1,
     }
-    counts.update({spec.rule: 1 for spec in FIGURES.values()})
+    counts.update({spec.rule: 1 for spec in drawn_figures(c["studies"])})
     if c["data"]["source"] == "keras":  # one download per dataset
         counts["fetch_data"] = len({p.split("-")[0] for p in c["problems"]})
     return counts

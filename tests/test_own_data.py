@@ -336,9 +336,12 @@ def test_example_end_to_end_and_module_edit(tmp_path):
     assert sorted(mine["epoch"].unique()) == [0, 2]
     claims = pd.read_csv(work / "results" / "tables" / "claims.csv")
     mine = claims[(claims["problem"] == "shapes-square-cross") & (claims["architecture"] == "tiny")]
-    # the claims of any pair; the example's epochs 0 and 2 (one seed) measure those of epoch 0 vs the last
+    # the claims of any pair; the example's tiny net has not trained by its last epoch (2), so the
+    # claims on the last epoch say so instead of comparing it
     assert {"C3", "C6", "L1", "L2"} <= set(mine["claim"])
-    assert set(mine.loc[mine["claim"] == "L2", "n_seeds"]) == {1}
+    l2 = mine[mine["claim"] == "L2"]
+    assert (l2["verdict"] == "not in this config").all()
+    assert l2["note"].str.startswith("the tiny network has not trained by its last epoch (2)").all()
     for spec in _example_figures():  # the pair's panels, from each figure's panel index
         assert (work / plan.figure_files(spec.stem)[0]).stat().st_size > 5000, spec.stem
         index = caption_index((work / plan.figure_caption_file(spec.stem)).read_text())

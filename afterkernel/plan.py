@@ -223,9 +223,18 @@ def dataset(problem: str) -> str:
     return problem.split("-", 1)[0]
 
 
-def epochs_of(epochs_study: dict, arch: str) -> list[int]:
-    """The snapshot epochs of ``arch`` in the epochs study: its own list under
+def pair_key(problem: str, arch: str) -> str:
+    """How ``studies.epochs.epochs_by_pair`` names a pair: ``problem/arch``."""
+    return f"{problem}/{arch}"
+
+
+def epochs_of(epochs_study: dict, problem: str, arch: str) -> list[int]:
+    """The snapshot epochs of (``problem``, ``arch``) in the epochs study: the
+    pair's own list under ``epochs_by_pair``, else the architecture's under
     ``epochs_by_architecture``, else ``epochs``."""
+    by_pair = epochs_study.get("epochs_by_pair", {})
+    if pair_key(problem, arch) in by_pair:
+        return list(by_pair[pair_key(problem, arch)])
     return list(epochs_study.get("epochs_by_architecture", {}).get(arch, epochs_study["epochs"]))
 
 
@@ -236,7 +245,7 @@ def rows(config: dict) -> list[Row]:
     if "epochs" in studies:
         s = studies["epochs"]
         for problem, arch in s["pairs"]:
-            epochs = sorted(epochs_of(s, arch))
+            epochs = sorted(epochs_of(s, problem, arch))
             for augmented in s.get("augmentation_by_architecture", {}).get(arch, s["augmentation"]):
                 for seed in seeds:
                     run = Run(problem, arch, augmentation_name(augmented), EPOCHS, seed)

@@ -29,7 +29,8 @@ def expected_counts(c: dict) -> dict[str, int]:
     own = ep.get("epochs_by_architecture", {})
     pairs = {(p, a) for p, a in ep["pairs"] + lr["pairs"]} | {
         (p, a) for p, fam in width["pairs"] for a in width["families"][fam]}
-    snapshots = sum(len(own.get(a, ep["epochs"])) for _, a, _ in epoch_runs) + lr_runs
+    by_pair = ep.get("epochs_by_pair", {})
+    snapshots = sum(len(by_pair.get(f"{p}/{a}", own.get(a, ep["epochs"]))) for p, a, _ in epoch_runs) + lr_runs
     counts = {
         # one problem file per problem and subset (data.caps)
         "prepare_data": len({(p, subset_of(c, p, a)) for p, a in pairs}),
@@ -71,3 +72,10 @@ def test_run_sh_dry_run_plans_and_writes_no_report(root):
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Report:" not in proc.stdout
+
+
+def test_reproduction_dag_job_counts(root, tmp_path):
+    """The reproduction config: per-architecture and per-pair epochs lists."""
+    config = yaml.safe_load((root / "configs/reproduction.yaml").read_text())
+    assert config["studies"]["epochs"]["epochs_by_pair"]
+    assert planned_counts(root, root / "configs/reproduction.yaml", tmp_path) == expected_counts(config)

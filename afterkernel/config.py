@@ -261,11 +261,12 @@ def _semantic_errors(config: dict) -> list[str]:
             if arch not in archs:
                 out.append(f"config key 'studies.epochs.{by}.{arch}': architecture {arch!r} is not defined "
                            f"under 'architectures'; allowed values: {', '.join(config['architectures'])}")
-    epochs_pairs = [f"{problem}/{arch}" for problem, arch in studies.get("epochs", {}).get("pairs", [])]
     for key in studies.get("epochs", {}).get("epochs_by_pair", {}):
-        if key not in epochs_pairs:
-            out.append(f"config key 'studies.epochs.epochs_by_pair.{key}': not a pair of the epochs study; "
-                       f"allowed values: {', '.join(epochs_pairs)}")
+        problem, _, arch = key.partition("/")
+        if problem not in problems or arch not in archs:
+            out.append(f"config key 'studies.epochs.epochs_by_pair.{key}': not a 'problem/architecture' of "
+                       f"this config; allowed problems: {', '.join(config['problems'])}; allowed "
+                       f"architectures: {', '.join(config['architectures'])}")
     if "learning_rate" in studies:
         rates = studies["learning_rate"]["learning_rates"]
         for i, (problem, _) in enumerate(studies["learning_rate"]["pairs"]):

@@ -56,8 +56,8 @@ def test_shipped_configs_are_valid(root):
          "studies.epochs.epochs_by_architecture.resnet", "allowed values"),
         (lambda c: c["studies"]["epochs"].update(augmentation_by_architecture={"resnet": [True]}),
          "studies.epochs.augmentation_by_architecture.resnet", "allowed values"),
-        (lambda c: c["studies"]["epochs"].update(epochs_by_pair={"cifar10-cat-dog/vgg": [0, 30]}),
-         "studies.epochs.epochs_by_pair.cifar10-cat-dog/vgg", "mnist-3v8/fc"),
+        (lambda c: c["studies"]["epochs"].update(epochs_by_pair={"mnist-3v8/resnet": [0, 30]}),
+         "studies.epochs.epochs_by_pair.mnist-3v8/resnet", "allowed architectures"),
     ],
 )
 def test_invalid_config_names_key_and_allowed(default_config, mutate, key, allowed):

@@ -22,7 +22,7 @@ include: "rules/figures.smk"
 
 
 rule all:
+    default_target: True
     input:
         get_final_outputs(),
-    default_target: True
     localrule: True

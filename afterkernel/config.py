@@ -150,10 +150,12 @@ def _describe(error) -> str:
     return f"config key '{key}': {error.message}" + (f" ({description.strip()})" if description else "")
 
 
-def validate(config: Any) -> dict:
+def validate(config: Any, check_values: bool = True) -> dict:
     """Validate ``config`` (a mapping) and return a copy of it with the
     keys of every mapping sorted, so that reordering keys in a config file
-    never changes a job's ``params`` (and never re-runs it).
+    never changes a job's ``params`` (and never re-runs it). ``check_values``:
+    read a user's data sets whole (:func:`afterkernel.data.planning.data_errors`;
+    the workflow's jobs, which re-parse it, skip this).
 
     Raises :class:`ConfigError` listing every problem found.
     """
@@ -165,7 +167,7 @@ def validate(config: Any) -> dict:
     errors = sorted(validator.iter_errors(config), key=lambda e: (list(map(str, e.absolute_path)), e.message))
     messages = [_describe(e) for e in errors]
     if not messages:
-        messages = _module_errors(config) or _semantic_errors(config)
+        messages = _module_errors(config) or _semantic_errors(config, check_values)
     if messages:
         raise ConfigError("invalid config:\n  " + "\n  ".join(dict.fromkeys(messages)))
     return _sorted_keys(_with_modules(config))
@@ -237,10 +239,10 @@ def _network_errors(config: dict) -> list[str]:
     return out
 
 
-def _semantic_errors(config: dict) -> list[str]:
+def _semantic_errors(config: dict, check_values: bool = True) -> list[str]:
     from afterkernel.data.planning import data_errors
 
-    out = data_errors(config)
+    out = data_errors(config, check_values)
     if not out:
         out = _network_errors(config)
     problems, archs = set(config["problems"]), set(config["architectures"])

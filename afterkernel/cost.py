@@ -17,6 +17,7 @@ upper bounds where two threads were less than twice as fast.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -86,43 +87,72 @@ CLASS_COUNTS = {
 #: the embedded files (afterkernel/embedded/README.md): images per class where
 #: they are not the full data set's (MNIST 3, 5, 6, 8 are embedded in full)
 EMBEDDED_PER_CLASS = {"cifar10": (300, 100)}
-#: a data set of the user's: assumed per class (train, test)
-DEFAULT_PER_CLASS = (6000, 1000)
 INPUT_SHAPES = {"mnist": (28, 28, 1), "fashion_mnist": (28, 28, 1), "cifar10": (32, 32, 3),
                 "cifar100": (32, 32, 3)}
-DEFAULT_INPUT_SHAPE = (32, 32, 3)
+
+
+@functools.lru_cache(maxsize=None)
+def _own_info(source: str, path: str, class_names: tuple[str, ...] | None):
+    """A user's data set as the planning surveyed it (headers only), once per
+    process: the rules ask for every job's resources."""
+    from afterkernel.data.survey import describe
+
+    spec = {"source": source, "path": path} | ({"class_names": list(class_names)} if class_names else {})
+    return describe(spec)
+
+
+def own_dataset(config: Mapping, name: str):
+    """The :class:`~afterkernel.data.survey.DatasetInfo` of a user's data set
+    ``datasets.NAME`` (sources npz and images: real image counts and shape),
+    else ``None`` (keras' and the embedded data sets are tabled above)."""
+    spec = (config.get("datasets") or {}).get(name) or {}
+    if spec.get("source") not in ("npz", "images"):
+        return None
+    names = spec.get("class_names")
+    return _own_info(spec["source"], str(spec["path"]), tuple(names) if names else None)
 
 
 def input_shape(problem: str, config: Mapping | None = None) -> tuple[int, int, int]:
     name = problem.split("-", 1)[0]
+    own = own_dataset(config or {}, name)
+    if own is not None:
+        return tuple(own.image_shape)
     spec = ((config or {}).get("datasets") or {}).get(name) or {}
-    return INPUT_SHAPES.get(spec.get("dataset", name), DEFAULT_INPUT_SHAPE)
+    return INPUT_SHAPES[spec.get("dataset", name)]
+
+
+def _per_class(config: Mapping, problem: str) -> list[tuple[int, int]]:
+    """(train, test) images of each of ``problem``'s two classes, uncapped."""
+    data = config.get("data", {})
+    name, rest = problem.split("-", 1)
+    own = own_dataset(config, name)
+    if own is not None:
+        from afterkernel.data.problems import parse_problem
+
+        classes = parse_problem(problem, {name: own.class_names}).classes
+        return [(own.counts["train"][k], own.counts["test"][k]) for k in classes]
+    spec = (config.get("datasets") or {}).get(name) or {"source": data.get("source"), "dataset": name}
+    dataset, source = spec.get("dataset", name), spec.get("source")
+    if source == "embedded" and dataset in EMBEDDED_PER_CLASS:
+        return [EMBEDDED_PER_CLASS[dataset]] * 2
+    train, test = CLASS_COUNTS[dataset]
+    # class names (cifar10-cat-dog): counts are the same for every class
+    m = re.fullmatch(r"(\d+)v(\d+)", rest)
+    a, b = (int(m.group(1)), int(m.group(2))) if m else (0, 1)
+    return [(train[a], test[a]), (train[b], test[b])]
 
 
 def problem_sizes(config: Mapping, problem: str, arch: str | None = None) -> tuple[int, int]:
     """(n_train, n_test) of ``problem`` under the config's source and the
     caps of (``problem``, ``arch``) (:func:`afterkernel.plan.caps_of`;
     ``arch`` ``None``: the problem's own): ``mnist-3v8`` is 11,982 / 1,984
-    in full (keras, dir or embedded), ``cifar10-cat-dog`` 600 / 200 embedded."""
+    in full (keras, dir or embedded), ``cifar10-cat-dog`` 600 / 200 embedded,
+    a user's data set what its file or folder holds."""
     from afterkernel.plan import caps_of
 
-    data = config.get("data", {})
-    name, rest = problem.split("-", 1)
-    # a `datasets` entry names its keras / embedded data set; others are the user's
-    spec = (config.get("datasets") or {}).get(name) or {"source": data.get("source"), "dataset": name}
-    dataset, source = spec.get("dataset", name), spec.get("source")
-    m = re.fullmatch(r"(\d+)v(\d+)", rest)
-    if source == "embedded" and dataset in EMBEDDED_PER_CLASS:
-        per_class = [EMBEDDED_PER_CLASS[dataset]] * 2
-    elif dataset in CLASS_COUNTS:
-        train, test = CLASS_COUNTS[dataset]
-        # class names (cifar10-cat-dog): counts are the same for every class
-        a, b = (int(m.group(1)), int(m.group(2))) if m else (0, 1)
-        per_class = [(train[a], test[a]), (train[b], test[b])]
-    else:
-        per_class = [DEFAULT_PER_CLASS] * 2
     caps = caps_of(config, problem, arch)
-    capped = [[v if cap is None else min(v, int(cap)) for v, cap in zip(cls, caps)] for cls in per_class]
+    capped = [[v if cap is None else min(v, int(cap)) for v, cap in zip(cls, caps)]
+              for cls in _per_class(config, problem)]
     return capped[0][0] + capped[1][0], capped[0][1] + capped[1][1]
 
 

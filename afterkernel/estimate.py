@@ -1,4 +1,4 @@
-"""What a config costs: ``python -m afterkernel.estimate CONFIG [--gpu]``.
+"""What a config costs: ``python -m afterkernel.estimate CONFIG [--gpu] [--cores N]``.
 
 Prints, per rule, the jobs, their CPU-hours (GPU-hours for ``train`` and
 ``kernel`` with ``--gpu``), the peak memory of its largest job, the disk its
@@ -7,6 +7,8 @@ numbers are :mod:`afterkernel.cost`'s model (constants in ``cost.COSTS``);
 learning-rate runs are counted at the epochs the fitted model
 (:func:`afterkernel.cost.epochs_to_target`) gives them, with the
 ``training.max_epochs`` cap (the Slurm requests' bound) shown beside it.
+With ``--cores N``, the wall time on N cores: the CPU-hours spread over the
+cores, or the longest job where that is longer.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from dataclasses import dataclass
 from typing import Mapping
 
 from afterkernel import cost, plan
-from afterkernel.config import load
+from afterkernel.config import ConfigError, load
 from afterkernel.figures import drawn_figures
 
 #: jobs queued or running at once in the cluster profiles (``jobs: 100``):
@@ -35,13 +37,15 @@ class RuleCost:
     peak_mem_gb: float  # the largest job's
     disk_gb: float  # results kept
     temp_gb: float  # temporary files at their peak
+    longest_h: float  # the longest job's hours
 
 
 def _sum(rule: str, costs: list[cost.JobCost], gpu: bool = False, temp_gb: float = 0.0,
          jobs: int | None = None) -> RuleCost:
-    seconds = sum(j.gpu_s if gpu else j.cpu_s for j in costs)
-    return RuleCost(rule, len(costs) if jobs is None else jobs, seconds / 3600, gpu, max((j.mem_mb for j in costs), default=0) / 1e3,
-                    sum(j.disk_mb for j in costs) / 1e3, temp_gb)
+    seconds = [j.gpu_s if gpu else j.cpu_s for j in costs]
+    return RuleCost(rule, len(costs) if jobs is None else jobs, sum(seconds) / 3600, gpu,
+                    max((j.mem_mb for j in costs), default=0) / 1e3, sum(j.disk_mb for j in costs) / 1e3, temp_gb,
+                    max(seconds, default=0) / 3600)
 
 
 def _gram_peak_gb(kernel_costs: list[cost.JobCost], keep: bool) -> float:
@@ -97,6 +101,13 @@ def format_table(rules: list[RuleCost], gpu: bool = False) -> str:
     return "\n".join([*lines, total])
 
 
+def wall_hours(rules: list[RuleCost], cores: int) -> float:
+    """The wall time of the CPU rules on ``cores`` cores, 1-thread jobs side
+    by side: their hours over the cores, or the longest job where longer."""
+    cpu = [r for r in rules if not r.gpu]
+    return max(sum(r.hours for r in cpu) / cores, max((r.longest_h for r in cpu), default=0.0))
+
+
 def learning_rate_share(config: Mapping, gpu: bool = False, bound: bool = False) -> float:
     """Hours of the learning-rate runs' training: at the fitted epochs to
     target, or (``bound``) at the epoch cap."""
@@ -123,12 +134,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m afterkernel.estimate", description=__doc__.splitlines()[0])
     parser.add_argument("config", help="a config file (e.g. configs/paper.yaml)")
     parser.add_argument("--gpu", action="store_true", help="train and kernel jobs on one GPU each")
+    parser.add_argument("--cores", type=int, metavar="N", help="print the wall time on N CPU cores")
     args = parser.parse_args(argv)
-    config = load(args.config)
+    if args.cores is not None and args.cores < 1:
+        parser.error("--cores must be at least 1")
+    try:
+        config = load(args.config)
+    except (ConfigError, OSError) as e:
+        print(f"{type(e).__name__}: {e}", file=sys.stderr)
+        return 2
     rules = estimate(config, args.gpu)
     if not all(math.isfinite(r.hours) for r in rules):
         raise SystemExit("the cost model gave a non-finite estimate")
     print(format_table(rules, args.gpu))
+    if args.cores:
+        hours = wall_hours(rules, args.cores)
+        print(f"wall time on {args.cores} core{'s' if args.cores > 1 else ''}: {hours * 60:,.0f} min"
+              + (" (CPU rules only; GPU rules beside them)" if args.gpu else ""))
     print(notes(config, args.gpu))
     return 0
 

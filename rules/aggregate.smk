@@ -5,8 +5,8 @@ from afterkernel.figures import report_section, report_sections
 
 REPORT_SECTIONS = report_sections(config["studies"])
 
+
 rule aggregate:
-    localrule: True
     input:
         get_table_inputs(),
     output:
@@ -24,12 +24,13 @@ rule aggregate:
         ),
     log:
         ak_plan.log_file("tables", "aggregate"),
+    localrule: True
+    conda:
+        "../envs/afterkernel.yaml"
     params:
         # the tidy table's rows, each with the files it reads (this rule's input)
         rows=TABLE_ROWS,
         code=code_hash("aggregate"),
-    conda:
-        "../envs/afterkernel.yaml"
     script:
         "../scripts/aggregate.py"
 
@@ -38,7 +39,6 @@ rule aggregate:
 # numbers: one row per claim and (problem, architecture). The HTML page is
 # the report's first section; the CSV is the table itself.
 rule claims:
-    localrule: True
     input:
         metrics=ak_plan.table_file("metrics.csv"),
     output:
@@ -57,9 +57,10 @@ rule claims:
         markdown=ak_plan.table_file("claims.md"),
     log:
         ak_plan.log_file("tables", "claims"),
-    params:
-        code=code_hash("claims"),
+    localrule: True
     conda:
         "../envs/afterkernel.yaml"
+    params:
+        code=code_hash("claims"),
     script:
         "../scripts/claims.py"

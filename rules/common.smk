@@ -3,9 +3,14 @@
 # cluster job parses the workflow again.
 
 import functools
+import os
 import sys
 
-sys.path.insert(0, workflow.basedir)
+# The repository's root from this file's place, not workflow.basedir: used as
+# a module (`module afterkernel: snakefile: ...`), the workflow's basedir is
+# the caller's.
+AK_ROOT = os.path.dirname(str(workflow.current_basedir))
+sys.path.insert(0, AK_ROOT)
 
 from afterkernel import config as ak_config
 from afterkernel import cost as ak_cost
@@ -18,7 +23,9 @@ from afterkernel.runtime import tensorflow_gpus
 from afterkernel.vocabulary import KERNELS
 
 # In place: the report's captions read the same object (snakemake.config).
-_resolved = ak_config.validate(ak_config.with_defaults(config))
+# A user's data sets are read whole once, by the main process, not by every
+# job re-parsing the workflow.
+_resolved = ak_config.validate(ak_config.with_defaults(config), check_values=workflow.is_main_process)
 config.clear()
 config.update(_resolved)
 
@@ -35,6 +42,17 @@ RUN = ak_plan.RUN_WILDCARDS
 # (tf_gpu: 1; `--resources tf_gpu=N` with N GPUs) runs one job per GPU. Without
 # one they take none and run side by side on the CPU cores.
 TF_GPU_UNITS = 1 if tensorflow_gpus() else 0
+
+
+def tensorflow_env(rule):
+    """The conda environment of a TensorFlow rule: TensorFlow's CUDA build
+    (envs/gpu.yaml) where the profile gives the rule a `gpu` resource
+    (profiles/slurm-gpu, or --set-resources RULE:gpu=N), else the CPU one."""
+    gpus = workflow.resource_settings.overwrite_resources.get(rule, {}).get("gpu")
+    wants_gpu = gpus is not None and str(gpus).strip() not in ("", "0")
+    return f"{AK_ROOT}/envs/{'gpu' if wants_gpu else 'afterkernel'}.yaml"
+
+
 KERNEL_THREADS = config["kernels"].get("threads", 2)
 
 
@@ -57,8 +75,7 @@ def code_hash(script, arch=None):
     network), passed as a param so that editing a module re-runs exactly the
     rules that use it (Snakemake itself watches only the script)."""
     extra = module_files(config["architectures"][arch]) if arch else ()
-    return script_code_hash(f"{workflow.basedir}/scripts/{script}.py", f"{workflow.basedir}/afterkernel",
-                            extra_files=extra)
+    return script_code_hash(f"{AK_ROOT}/scripts/{script}.py", f"{AK_ROOT}/afterkernel", extra_files=extra)
 
 
 def run_of(wildcards):
@@ -66,6 +83,12 @@ def run_of(wildcards):
     if path not in RUNS_BY_PATH:
         raise ValueError(f"{path} is not a training run of this config")
     return RUNS_BY_PATH[path]
+
+
+def get_data_inputs(wildcards):
+    """Rule fetch_data's file (keras), else the files the problem's data are
+    read from: replacing one re-runs exactly its problems."""
+    return ak_data.problem_inputs(config, wildcards.problem, ak_plan.fetched_keras_file)
 
 
 def get_problem_file(wildcards):

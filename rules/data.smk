@@ -2,24 +2,18 @@
 # the host that runs Snakemake: compute nodes often have no internet), never
 # by two jobs at a time into keras' own cache.
 rule fetch_data:
-    localrule: True
     output:
         ak_plan.fetched_keras_file(),
     log:
         ak_plan.log_file("resources", "keras/{dataset}"),
+    localrule: True
+    conda:
+        "../envs/afterkernel.yaml"
     params:
         dataset="{dataset}",
         code=code_hash("fetch_data"),
-    conda:
-        "../envs/afterkernel.yaml"
     script:
         "../scripts/fetch_data.py"
-
-
-def get_data_inputs(wildcards):
-    """Rule fetch_data's file (keras), else the files the problem's data are
-    read from: replacing one re-runs exactly its problems."""
-    return ak_data.problem_inputs(config, wildcards.problem, ak_plan.fetched_keras_file)
 
 
 # One problem file per (problem, caps): `subset` is "" for the full data, else
@@ -32,12 +26,12 @@ rule prepare_data:
         ak_plan.problem_file("{problem}", "{subset}"),
     log:
         ak_plan.log_file("data", "{problem}{subset}"),
+    conda:
+        "../envs/afterkernel.yaml"
     params:
         problem="{problem}",
         data=lambda wc: ak_data.prepare_params(config, wc.subset),
         dataset=lambda wc: ak_data.problem_spec(config, wc.problem),
         code=code_hash("prepare_data"),
-    conda:
-        "../envs/afterkernel.yaml"
     script:
         "../scripts/prepare_data.py"

@@ -23,7 +23,6 @@ for _fig in [*FIGURES.values(), *OTHER_PAIRS.values()]:
     rule:
         name:
             _fig.rule
-        localrule: True
         input:
             summary=ak_plan.table_file("summary.csv"),
         output:
@@ -40,12 +39,13 @@ for _fig in [*FIGURES.values(), *OTHER_PAIRS.values()]:
             caption=_caption,
         log:
             ak_plan.log_file("figures", _fig.stem),
+        localrule: True
+        conda:
+            "../envs/afterkernel.yaml"
         params:
             fig=_fig.fig,
             # words the note on learning-rate runs that missed the loss target
             training={k: config["training"][k] for k in ("loss_target", "max_epochs")},
             code=code_hash("figure"),
-        conda:
-            "../envs/afterkernel.yaml"
         script:
             "../scripts/figure.py"

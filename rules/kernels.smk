@@ -11,17 +11,21 @@ rule kernel:
         ak_plan.log_file("kernels", RUN),
     benchmark:
         ak_plan.benchmark_file("kernels", RUN)
+    conda:
+        tensorflow_env("kernel")
     threads: KERNEL_THREADS
     resources:
         # the cost model (afterkernel.cost); × attempt on retries
-        mem_mb=lambda wc, attempt: ak_cost.kernel_cost(config, run_of(wc), KERNEL_RUNS[run_of(wc)]).request_mb() * attempt,
-        runtime=lambda wc, threads, attempt: ak_cost.kernel_cost(config, run_of(wc), KERNEL_RUNS[run_of(wc)]).runtime_minutes(threads) * attempt,
+        mem_mb=lambda wc, attempt: ak_cost.kernel_cost(config, run_of(wc), KERNEL_RUNS[run_of(wc)]).request_mb()
+        * attempt,
+        runtime=lambda wc, threads, attempt: ak_cost.kernel_cost(
+            config, run_of(wc), KERNEL_RUNS[run_of(wc)]
+        ).runtime_minutes(threads)
+        * attempt,
         tf_gpu=TF_GPU_UNITS,
     params:
         snapshots=get_kernel_snapshots,
         kernels=get_kernels_params,
         code=lambda wc: code_hash("kernel", wc.arch),
-    conda:
-        "../envs/afterkernel.yaml"
     script:
         "../scripts/kernel.py"

@@ -7,10 +7,12 @@ rule svm:
         ak_plan.log_file("svm", ak_plan.svm_name()),
     benchmark:
         ak_plan.benchmark_file("svm", ak_plan.svm_name())
-    threads: 1
     # before any new kernel job: each SVM that runs brings its Gram file (GBs at
     # full scale, temporary) closer to deletion
     priority: 10
+    conda:
+        "../envs/afterkernel.yaml"
+    threads: 1
     resources:
         # the cost model (afterkernel.cost); × attempt on retries
         mem_mb=lambda wc, attempt: ak_cost.svm_cost(config, run_of(wc)).request_mb() * attempt,
@@ -20,7 +22,5 @@ rule svm:
         kernel="{kernel}",
         svm=config["svm"],
         code=code_hash("svm"),
-    conda:
-        "../envs/afterkernel.yaml"
     script:
         "../scripts/svm.py"

@@ -7,19 +7,23 @@ rule train:
         ak_plan.log_file("training", RUN),
     benchmark:
         ak_plan.benchmark_file("training", RUN)
+    conda:
+        tensorflow_env("train")
     threads: 1
     resources:
         # the cost model (afterkernel.cost, constants in cost.COSTS): upper bounds
         # for a learning-rate run (max_epochs) and on a GPU; × attempt on retries
-        mem_mb=lambda wc, attempt: ak_cost.train_cost(config, run_of(wc), TRAINING_RUNS[run_of(wc)]).request_mb() * attempt,
-        runtime=lambda wc, threads, attempt: ak_cost.train_cost(config, run_of(wc), TRAINING_RUNS[run_of(wc)]).runtime_minutes(threads) * attempt,
+        mem_mb=lambda wc, attempt: ak_cost.train_cost(config, run_of(wc), TRAINING_RUNS[run_of(wc)]).request_mb()
+        * attempt,
+        runtime=lambda wc, threads, attempt: ak_cost.train_cost(
+            config, run_of(wc), TRAINING_RUNS[run_of(wc)]
+        ).runtime_minutes(threads)
+        * attempt,
         tf_gpu=TF_GPU_UNITS,
     params:
         training=get_training_params,
         arch_name="{arch}",
         seed=lambda wc: int(wc.seed),
         code=lambda wc: code_hash("train", wc.arch),
-    conda:
-        "../envs/afterkernel.yaml"
     script:
         "../scripts/train.py"

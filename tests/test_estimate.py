@@ -139,3 +139,53 @@ def test_main_prints_the_totals(root, capsys):
     assert estimate.main([str(root / "configs/paper.yaml"), "--gpu"]) == 0
     out = capsys.readouterr().out
     assert "GPU-hours" in out and "unmeasured" in out
+
+
+def test_wall_time_on_n_cores(root, capsys):
+    config = load(root / "configs/reproduction.yaml")
+    rules = estimate.estimate(config)
+    cpu_h = sum(r.hours for r in rules)
+    assert estimate.wall_hours(rules, 2) == pytest.approx(max(cpu_h / 2, max(r.longest_h for r in rules)))
+    assert estimate.wall_hours(rules, 10_000) == pytest.approx(max(r.longest_h for r in rules))
+    assert estimate.main([str(root / "configs/reproduction.yaml"), "--cores", "2"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("wall time on 2 cores"))
+    assert line.endswith(f"{estimate.wall_hours(rules, 2) * 60:,.0f} min")
+
+
+def test_bad_config_is_one_line_without_traceback(tmp_path):
+    import subprocess
+    import sys
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("seeds: []\n")
+    proc = subprocess.run([sys.executable, "-m", "afterkernel.estimate", str(bad)], capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.startswith("ConfigError: ") and "Traceback" not in proc.stderr
+    assert "seeds" in proc.stderr
+
+
+def test_own_data_is_costed_from_its_files(root, tmp_path):
+    """The own-data example's kernel job from its 2 KB file; a 60,000-image
+    data set above the default's full MNIST 3-vs-8."""
+    import numpy as np
+
+    example = load(root / "configs/examples/own-data.yaml")
+    (run, snaps), = plan.kernel_runs(example).items()
+    with np.load(root / "configs/examples/shapes.npz") as f:  # what the file holds
+        held = (len(f["y_train"]), len(f["y_test"]))
+    assert cost.problem_sizes(example, run.problem) == held
+    assert cost.kernel_cost(example, run, snaps).mem_mb < 1000
+    n = 30_000
+    y = np.repeat(np.arange(2, dtype=np.uint8), n)
+    np.savez(tmp_path / "big.npz", x_train=np.zeros((2 * n, 8, 8), np.uint8), y_train=y,
+             x_test=np.zeros((2000, 8, 8), np.uint8), y_test=np.repeat(np.arange(2, dtype=np.uint8), 1000))
+    big = copy.deepcopy(example)
+    big["datasets"]["shapes"]["path"] = str(tmp_path / "big.npz")
+    big["datasets"]["shapes"].pop("class_names", None)
+    big["problems"] = ["shapes-0v1"]
+    big["studies"]["epochs"]["pairs"] = [["shapes-0v1", run.arch]]
+    (big_run, big_snaps), = plan.kernel_runs(big).items()
+    assert cost.problem_sizes(big, "shapes-0v1") == (60_000, 2000)
+    assert cost.input_shape("shapes-0v1", big) == (8, 8, 1)
+    default = load(root / "config.yaml")
+    default_kernel = max(cost.kernel_cost(default, r, s).mem_mb for r, s in plan.kernel_runs(default).items())
+    assert cost.kernel_cost(big, big_run, big_snaps).mem_mb > default_kernel

@@ -161,11 +161,64 @@ def _error(config) -> str:
 
 def test_missing_file_and_folder(tmp_path):
     msg = _error(_config(datasets={"own": {"source": "npz", "path": str(tmp_path / "none.npz")}}))
-    assert "config key 'problems[0]'" in msg and "none.npz (source npz) does not exist" in msg
+    assert "config key 'datasets.own.path'" in msg and "none.npz (source npz) does not exist" in msg
     msg = _error(_config(datasets={"own": {"source": "images", "path": str(tmp_path / "nodir")}}))
     assert "image folder" in msg and "nodir" in msg and "does not exist" in msg
     msg = _error(_config(datasets={"own": {"source": "npz"}}))
     assert "config key 'datasets.own.path'" in msg
+
+
+def _faulty(fault: str) -> dict:
+    a = _arrays(dtype=np.float32)
+    if fault == "nan":
+        a["x_train"][3, 1, 1] = np.nan
+    elif fault == "inf":
+        a["x_test"][2, 0, 0] = np.inf
+    elif fault == "labels":
+        a["y_train"] = a["y_train"][:-1]
+    elif fault == "range":
+        a["x_train"] = a["x_train"] * 255
+    elif fault == "test_sample":  # one test image of class 2 left: half of a sample of 4 needs 2
+        keep = (a["y_test"] != 2) | (np.arange(len(a["y_test"])) == 2)
+        a["x_test"], a["y_test"] = a["x_test"][keep], a["y_test"][keep]
+    return a
+
+
+@pytest.mark.parametrize("fault, says", [
+    ("nan", "x_train has 1 non-finite pixel value(s) (NaN or infinite), the first in image 3"),
+    ("inf", "x_test has 1 non-finite pixel value(s) (NaN or infinite), the first in image 2"),
+    ("labels", "y_train has 23 labels but x_train has 24 images"),
+    ("range", "x_train has float pixel values from 0 to 255, outside [0, 1]"),
+    ("test_sample", "needs 2 test images of class 2 of own-0v2 (problems[0]), which has 1"),
+])
+def test_bad_values_stopped_at_planning_named_by_their_key(tmp_path, fault, says):
+    np.savez(tmp_path / "own.npz", **_faulty(fault))
+    spec = {"source": "npz", "path": str(tmp_path / "own.npz")}
+    config = _config(datasets={"own": spec})
+    config["kernels"]["test_sample"] = 4
+    msg = _error(config)
+    key = "kernels.test_sample" if fault == "test_sample" else "datasets.own.path"
+    assert f"config key '{key}'" in msg and says in msg, msg
+    assert "data.source" not in msg  # the advice of keras' data sets does not apply
+    if fault in ("nan", "inf", "range"):  # prepare_data checks again: nothing non-finite is written
+        with pytest.raises(DataError, match=r"non-finite|outside \[0, 1\]"):
+            prepare_problem_file("own-0v2", tmp_path / "own.h5", dataset=spec)
+        assert not (tmp_path / "own.h5").exists()
+
+
+def test_images_of_two_sizes_stopped_at_planning(tmp_path):
+    from PIL import Image
+
+    for split in ("train", "test"):
+        for name in ("a", "b"):
+            (tmp_path / "img" / split / name).mkdir(parents=True)
+            for i in range(2):
+                size = (9, 7) if (split, name, i) == ("test", "b", 1) else (8, 8)
+                Image.fromarray(np.zeros(size, np.uint8)).save(tmp_path / "img" / split / name / f"{i}.png")
+    msg = _error(_config(problems=["pix-a-b"], datasets={"pix": {"source": "images", "path": str(tmp_path / "img")}},
+                         studies={"epochs": {"pairs": [["pix-a-b", "small"]], "epochs": [0],
+                                             "augmentation": [False]}}))
+    assert "config key 'datasets.pix.path'" in msg and "1.png is 9x7 pixels" in msg and "resize" in msg
 
 
 def test_classes_the_source_lacks(tmp_path):
@@ -317,7 +370,7 @@ def test_bad_input_stops_before_any_job(tmp_path):
     (work / "configs" / "examples" / "shapes.npz").unlink()
     proc = snakemake(work, "--configfile", "configs/examples/own-data.yaml", "--cores", "1", check=False)
     assert proc.returncode != 0
-    assert "config key 'problems[0]'" in proc.stderr and "shapes.npz (source npz) does not exist" in proc.stderr
+    assert "config key 'datasets.shapes.path'" in proc.stderr and "shapes.npz (source npz) does not exist" in proc.stderr
     assert not (work / "results").exists()
 
 

@@ -1,6 +1,7 @@
-"""Put a run's claims table into the README (between the ``claims:begin`` and
-``claims:end`` markers) and keep the CSV it came from beside the benchmarks,
-so the README shows what the embedded default measured, never typed numbers::
+"""Put a run's claims headline (one line per claim statement, verdicts by
+pair) into the README (between the ``claims:begin`` and ``claims:end``
+markers) and keep the CSV it came from beside the benchmarks, so the README
+shows what the embedded default measured, never typed numbers::
 
     python tools/readme_claims.py results/tables/claims.csv
 
@@ -10,7 +11,7 @@ written by ``python -m afterkernel.publish reproduction``) between the
 
     python tools/readme_claims.py --reproduction
 
-tests/test_claims.py checks that the README block is the Markdown of
+tests/test_claims.py checks that the README block is the headline of
 ``benchmarks/default_run_claims.csv``.
 """
 
@@ -22,7 +23,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from afterkernel.claims import claims_markdown, read_claims  # noqa: E402
+from afterkernel.claims import claims_headline, read_claims  # noqa: E402
 
 KEPT = REPO / "benchmarks" / "default_run_claims.csv"
 BEGIN, END = "<!-- claims:begin -->", "<!-- claims:end -->"
@@ -51,7 +52,7 @@ def main(argv=None) -> int:
         return 0
     if args.claims.resolve() != KEPT.resolve():
         shutil.copyfile(args.claims, KEPT)
-    readme.write_text(readme_with_claims(readme.read_text(), claims_markdown(read_claims(KEPT))))
+    readme.write_text(readme_with_claims(readme.read_text(), claims_headline(read_claims(KEPT))))
     return 0
 
 

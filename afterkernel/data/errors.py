@@ -17,3 +17,10 @@ HOW_TO_PROVIDE = (
     "  - data.source: embedded, the small subset shipped with the package\n"
     "    (MNIST digits 3, 5, 6, 8 and CIFAR-10 cat/dog only)."
 )
+
+#: the advice for a user's own data set (``datasets.NAME``, sources npz and images)
+OWN_DATA_ADVICE = (
+    "Fix or replace the data set's file or folder (config key `datasets.NAME.path`): arrays x_train, "
+    "y_train, x_test, y_test (an .npz) or train/<class>/ and test/<class>/ images (a folder); images "
+    "(n, H, W) or (n, H, W, C) of one size, uint8 or finite floats in [0, 1]; one integer label per image."
+)

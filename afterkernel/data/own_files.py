@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from afterkernel.data.errors import DataError
-from afterkernel.data.raw import RawData, check_raw, read_npz_file, sha256_file
-from afterkernel.data.survey import SPLITS, image_folder, user_path
+from afterkernel.data.errors import OWN_DATA_ADVICE, DataError
+from afterkernel.data.raw import RawData, check_raw, read_npz, read_npz_file, sha256_file
+from afterkernel.data.survey import SPLITS, image_folder, image_size_fault, user_path
 
 
 def load_npz(spec: dict[str, Any], n_classes: int | None = None) -> RawData:
@@ -69,3 +69,20 @@ def load_images(spec: dict[str, Any]) -> RawData:
                   source_files=[f"{root.name}/ ({len(everything)} images)"],
                   jpeg_derived=any(p.suffix.lower() in (".jpg", ".jpeg") for p in everything))
     return check_raw(raw, None, str(root), len(names))
+
+
+def check_values(spec: dict[str, Any]) -> None:
+    """``prepare_data``'s checks of a user's data set, run when the workflow
+    is planned (``DataError`` says what is wrong): an ``.npz`` is read whole
+    (pixels finite and in [0, 1] if float, one label per image); of an image
+    folder, every image's header (one size)."""
+    path = user_path(spec["path"])
+    if spec["source"] == "npz":
+        arrays = read_npz(path, OWN_DATA_ADVICE)
+        check_raw(RawData(**arrays, source_sha256="", source_files=[], jpeg_derived=False), None, str(path))
+    elif spec["source"] == "images":
+        folder = image_folder(path)
+        files = [p for split in SPLITS for name in folder[split] for p in folder[split][name]]
+        fault = image_size_fault(path, files) if files else None
+        if fault:
+            raise DataError(f"{fault}. {OWN_DATA_ADVICE}")

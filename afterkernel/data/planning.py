@@ -19,10 +19,10 @@ import warnings
 from typing import Any
 
 from afterkernel.data.catalog import dataset_specs, known_key, spec_errors
-from afterkernel.data.errors import HOW_TO_PROVIDE, DataError
+from afterkernel.data.errors import HOW_TO_PROVIDE, OWN_DATA_ADVICE, DataError
 from afterkernel.data.problems import PROBLEM_FORMS, Problem, parse_problem
 from afterkernel.data.survey import DatasetInfo, describe
-from afterkernel.plan import caps_from_tag
+from afterkernel.plan import caps_from_tag, caps_of
 
 CAPS = {"train": "max_train_per_class", "test": "max_test_per_class"}
 
@@ -79,7 +79,7 @@ def prepare_params(config: dict, subset: str) -> dict[str, Any]:
 
 
 def _short(error: Exception) -> str:
-    return str(error).split(HOW_TO_PROVIDE)[0].strip()
+    return str(error).split(HOW_TO_PROVIDE)[0].split(OWN_DATA_ADVICE)[0].strip()
 
 
 def _check_counts(key: str, config: dict, prob: Problem, info: DatasetInfo) -> list[str]:
@@ -156,20 +156,62 @@ def caps_errors(config: dict) -> list[str]:
     return out
 
 
-def data_errors(config: dict) -> list[str]:
-    """Every data problem of ``config`` as one line naming its key."""
+def _own_data_errors(config: dict, values: bool) -> dict[str, str]:
+    """Each user data set (``datasets.NAME`` of source npz or images) a
+    problem uses that cannot be read or whose values are wrong: NAME -> one
+    line naming ``datasets.NAME.path``. ``values``: read the values too
+    (:func:`~afterkernel.data.own_files.check_values`), not only the headers."""
+    from afterkernel.data.own_files import check_values
+
+    used = {dataset_of(p) for p in config["problems"]}
+    out = {}
+    for name, spec in (config.get("datasets") or {}).items():
+        if name not in used or spec.get("source") not in ("npz", "images"):
+            continue
+        try:
+            describe(spec)
+            if values:
+                check_values(spec)
+        except DataError as e:
+            out[name] = f"config key 'datasets.{name}.path': {_short(e)}"
+    return out
+
+
+def _test_sample_errors(config: dict, key: str, prob: Problem, info: DatasetInfo) -> list[str]:
+    """A class with fewer test images than its half of ``kernels.test_sample``
+    (when the sample is smaller than the test set: else every image is used)."""
+    size = (config.get("kernels") or {}).get("test_sample")
+    if size is None or info.counts is None:
+        return []
+    cap = caps_of(config, prob.name)[1]
+    counts = [min(info.counts["test"][c], cap) if cap is not None else info.counts["test"][c] for c in prob.classes]
+    if size >= sum(counts):
+        return []
+    shares = (size // 2, size - size // 2)
+    return [f"config key 'kernels.test_sample': {size} (half per class) needs {share} test images of class "
+            f"{name} of {prob.name} ({key}), which has {n}; lower kernels.test_sample or give the class "
+            "more test images" for name, n, share in zip(prob.class_names, counts, shares) if n < share]
+
+
+def data_errors(config: dict, values: bool = True) -> list[str]:
+    """Every data problem of ``config`` as one line naming its key
+    (``values``: read a user's data sets whole, see :func:`_own_data_errors`)."""
     out = [m for name, spec in (config.get("datasets") or {}).items() for m in spec_errors(name, spec)]
     out += caps_errors(config)
     if out:
         return out
+    own = _own_data_errors(config, values)
+    out += own.values()
     for i, problem in enumerate(config["problems"]):
         key = f"problems[{i}]"
+        if dataset_of(problem) in own:
+            continue
         try:
             prob, info = problem_info(config, problem)
         except DataError as e:
             out.append(f"config key '{key}': {_short(e)}")
             continue
-        out += _check_counts(key, config, prob, info)
+        out += _check_counts(key, config, prob, info) or _test_sample_errors(config, key, prob, info)
     return out
 
 

@@ -17,8 +17,14 @@ from afterkernel.data.raw import ARRAYS
 
 
 def write_problem(path: str | os.PathLike, data: ProblemData) -> None:
-    """Write ``data`` atomically to ``path`` (datasets x/y train/test + attrs)."""
+    """Write ``data`` atomically to ``path`` (datasets x/y train/test + attrs);
+    images with a non-finite pixel are refused (``DataError``, nothing written)."""
     from afterkernel.io import atomic_h5, set_attrs
+
+    for key in ("x_train", "x_test"):
+        if not np.isfinite(getattr(data, key)).all():
+            raise DataError(f"{path}: {key} of {data.attrs.get('problem', 'the problem')} has non-finite "
+                            "pixels; not written (the source data set's values are checked when it is read)")
 
     with atomic_h5(path) as f:
         for key in ARRAYS:

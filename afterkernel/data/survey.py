@@ -20,7 +20,7 @@ import numpy as np
 
 from afterkernel.data import sources
 from afterkernel.data.catalog import KNOWN, known_key
-from afterkernel.data.errors import HOW_TO_PROVIDE, DataError
+from afterkernel.data.errors import HOW_TO_PROVIDE, OWN_DATA_ADVICE, DataError
 from afterkernel.data.raw import ARRAYS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -49,16 +49,17 @@ def _counts(y: np.ndarray, n: int) -> tuple[int, ...]:
     return tuple(int(c) for c in np.bincount(y[(y >= 0) & (y < n)], minlength=n)[:n])
 
 
-def npz_header(path: Path) -> dict[str, Any]:
+def npz_header(path: Path, advice: str = HOW_TO_PROVIDE) -> dict[str, Any]:
     """Shapes and dtypes of the arrays of an ``.npz`` file, the labels and an
-    optional ``class_names`` array, without reading the images."""
+    optional ``class_names`` array, without reading the images (``advice``:
+    how to fix it, in an error)."""
     out: dict[str, Any] = {}
     try:
         with zipfile.ZipFile(path) as z:
             missing = [k for k in ARRAYS if f"{k}.npy" not in z.namelist()]
             if missing:
                 raise DataError(f"{path}: missing arrays {missing} (has {sorted(z.namelist())}); expected "
-                                f"the keras layout x_train, y_train, x_test, y_test. {HOW_TO_PROVIDE}")
+                                f"the keras layout x_train, y_train, x_test, y_test. {advice}")
             for key in ("x_train", "x_test"):
                 with z.open(f"{key}.npy") as f:
                     version = np.lib.format.read_magic(f)
@@ -75,19 +76,24 @@ def npz_header(path: Path) -> dict[str, Any]:
         raise
     except (OSError, ValueError, KeyError, zipfile.BadZipFile) as e:
         raise DataError(f"{path}: cannot read this .npz file ({type(e).__name__}: {e}); it is corrupt or "
-                        f"truncated (or holds pickles): replace it with a fresh copy. {HOW_TO_PROVIDE}") from e
+                        f"truncated (or holds pickles): replace it with a fresh copy. {advice}") from e
     return out
 
 
 def _npz_info(spec: dict[str, Any]) -> DatasetInfo:
     path = user_path(spec["path"])
     if not path.is_file():
-        raise DataError(f"data set file {path} (source npz) does not exist. {HOW_TO_PROVIDE}")
-    head = npz_header(path)
+        raise DataError(f"data set file {path} (source npz) does not exist. {OWN_DATA_ADVICE}")
+    head = npz_header(path, OWN_DATA_ADVICE)
     shape, dtype = head["x_train"]
     if len(shape) not in (3, 4) or dtype.kind not in "uf":
         raise DataError(f"{path}: x_train should be uint8 or float images (n, H, W) or (n, H, W, C), "
-                        f"got {dtype} {shape}")
+                        f"got {dtype} {shape}. {OWN_DATA_ADVICE}")
+    for split in SPLITS:
+        n_images, n_labels = head[f"x_{split}"][0][0], np.asarray(head[f"y_{split}"]).reshape(-1).shape[0]
+        if n_images != n_labels:
+            raise DataError(f"{path}: y_{split} has {n_labels} labels but x_{split} has {n_images} images; "
+                            f"give each image one label. {OWN_DATA_ADVICE}")
     top = max((int(np.max(head[k])) for k in ("y_train", "y_test") if head[k].size), default=0)
     names = spec.get("class_names") or [str(v) for v in head.get("class_names", ())]
     names = tuple(names) or tuple(str(i) for i in range(top + 1))
@@ -102,7 +108,7 @@ def image_folder(root: Path) -> dict[str, dict[str, list[Path]]]:
     """``root/{train,test}/<class>/*.png|jpg`` as split -> class -> sorted
     files; the class names (sorted folder names) must be the same in both."""
     if not root.is_dir():
-        raise DataError(f"image folder {root} (source images) does not exist. {HOW_TO_PROVIDE}")
+        raise DataError(f"image folder {root} (source images) does not exist. {OWN_DATA_ADVICE}")
     out: dict[str, dict[str, list[Path]]] = {}
     for split in SPLITS:
         if not (root / split).is_dir():
@@ -133,6 +139,18 @@ def _images_info(spec: dict[str, Any]) -> DatasetInfo:
         raise DataError(f"image folder {root} holds no .png or .jpg images")
     counts = {split: tuple(len(folder[split][n]) for n in names) for split in SPLITS}
     return DatasetInfo(names, image_shape(files[0]), counts, tuple(map(str, files)))
+
+
+def image_size_fault(root: Path, files: list[Path]) -> str | None:
+    """Images of more than one size (H, W) in a folder, or ``None``: each
+    image's header is read, no pixel."""
+    first = image_shape(files[0])[:2]
+    for path in files[1:]:
+        size = image_shape(path)[:2]
+        if size != first:
+            return (f"image folder {root}: {path} is {size[0]}x{size[1]} pixels but {files[0]} is "
+                    f"{first[0]}x{first[1]}; every image needs one size (resize them)")
+    return None
 
 
 def _known_info(spec: dict[str, Any]) -> DatasetInfo:

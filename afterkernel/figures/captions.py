@@ -28,7 +28,7 @@ _BAND = {True: "the shaded band is", False: "the error bars are"}  # by spec.x =
 _INTERVAL = (" the two-sided 95 % confidence interval of the mean from the t distribution (absent with a "
              "single seed).")
 _HOLLOW_SVM = (" Hollow SVM markers: for some seed the kernel is not separable (no hard-margin SVM exists; the "
-               "error is that of the fallback classifier, see the README) or the solver stopped above its gap "
+               "error is that of the fallback classifier, see docs/solvers.md) or the solver stopped above its gap "
                "tolerance.")
 _EMPTY_PANEL = " A panel whose networks or problems the config does not train says \"not in this config\"."
 

@@ -365,7 +365,7 @@ def drawn_figures(studies: dict[str, dict]) -> list[FigureSpec]:
 
 def index_markdown() -> str:
     """A Markdown table of the figures (id, file, study, rule, title): the
-    README's figure index."""
+    figure index of docs/figures.md."""
     lines = ["| figure | file | study | rule | shows |", "|---|---|---|---|---|"]
     for f in FIGURES.values():
         png = figure_files(f.stem)[0]

@@ -13,5 +13,7 @@ for arg in "$@"; do
         -*n*) exit 0 ;;   # bundled short flags, e.g. -np
     esac
 done
-.venv/bin/snakemake --cores all "$@" --report results/report.html
-echo "Report: results/report.html"
+# the study's own folder: results/ for the default, results/<name>/ for a named one
+results=$(.venv/bin/python -m afterkernel.config results-root "$@")
+.venv/bin/snakemake --cores all "$@" --report "$results/report.html"
+echo "Report: $results/report.html"

@@ -21,8 +21,9 @@ offending key and what is allowed, raised before any job runs.
 from __future__ import annotations
 
 import functools
+import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
@@ -87,15 +88,22 @@ def _typed_text(value: Any, node: dict) -> Any:
     return value
 
 
-def with_defaults(config: dict | None) -> dict:
+def with_defaults(config: dict | None, configfiles: Sequence[str | os.PathLike] = ()) -> dict:
     """``config`` (what a user gave) merged into the embedded default. The
     default's ``data.caps`` name the default's pairs: a config with problems
-    or studies of its own starts without them."""
+    or studies of its own starts without them. A config that does not set
+    ``name`` is named after the last of its ``configfiles``
+    (``configs/paper.yaml``: ``paper``), so that its results never overwrite
+    another's (:func:`afterkernel.plan.output_roots`); ``name: null`` writes
+    to ``results/`` itself, as the embedded default does."""
     config = dict(config or {})
     base = default_config()
     if ("problems" in config or "studies" in config) and "caps" not in (config.get("data") or {}):
         base["data"]["caps"] = []
-    return _typed_text(_merge(base, config), schema())
+    merged = _merge(base, config)
+    if "name" not in config and configfiles:
+        merged["name"] = Path(configfiles[-1]).stem
+    return _typed_text(merged, schema())
 
 
 def load(path: str | Path) -> dict:
@@ -110,7 +118,7 @@ def load(path: str | Path) -> dict:
             raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
     if config is not None and not isinstance(config, dict):
         raise ConfigError(f"config file {path} must be a mapping of keys to values (a YAML dictionary)")
-    return validate(with_defaults(config))
+    return validate(with_defaults(config, [path]))
 
 
 def _key(path) -> str:
@@ -292,3 +300,39 @@ def _semantic_errors(config: dict, check_values: bool = True) -> list[str]:
                                f"{arch!r} is not defined under 'architectures'; allowed values: "
                                f"{', '.join(config['architectures'])}")
     return out
+
+
+def results_root(snakemake_args: Sequence[str]) -> str:
+    """The results folder of the study that these Snakemake arguments run
+    (``--configfile``/``--configfiles`` files, a ``--config name=...``): the
+    same name :func:`with_defaults` gives it (``./run.sh`` writes the report
+    there)."""
+    from afterkernel.plan import output_roots
+
+    files, overrides, current = [], {}, None
+    for arg in snakemake_args:
+        option, _, value = arg.partition("=") if arg.startswith("--") else (arg, "", "")
+        if option.startswith("-"):
+            current = option if option in ("--configfile", "--configfiles", "--config") else None
+            if not value:
+                continue
+            arg = value
+        if current in ("--configfile", "--configfiles"):
+            files.append(arg)
+        elif current == "--config" and arg.startswith("name="):  # a --config key replaces the files' one
+            overrides["name"] = yaml.safe_load(arg.partition("=")[2])
+    merged: dict = {}
+    for path in files:
+        with open(path) as f:
+            merged.update(yaml.safe_load(f) or {})
+    merged.update(overrides)
+    name = merged["name"] if "name" in merged else (Path(files[-1]).stem if files else None)
+    return output_roots({"name": name})[0]
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:2] != ["results-root"]:
+        sys.exit("usage: python -m afterkernel.config results-root [SNAKEMAKE ARGUMENTS...]")
+    print(results_root(sys.argv[2:]))

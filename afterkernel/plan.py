@@ -80,17 +80,25 @@ def _run_path(run: Run | str) -> str:
     return run.path if isinstance(run, Run) else run
 
 
+def output_roots(config: dict) -> tuple[str, str]:
+    """Where a study writes: ``results/<name>`` and ``logs/<name>`` for a
+    config with a ``name``, else ``results`` and ``logs`` (the embedded
+    default)."""
+    name = config.get("name")
+    return (f"{RESULTS}/{name}", f"{LOGS}/{name}") if name else (RESULTS, LOGS)
+
+
 def result_file(stage: str, name: str, root: str = RESULTS) -> str:
     return f"{root}/{stage}/{name}"
 
 
-def log_file(stage: str, name: str) -> str:
-    """The log of the job writing ``results/<stage>/<name>.*``."""
-    return f"{LOGS}/{stage}/{name}.log"
+def log_file(stage: str, name: str, root: str = LOGS) -> str:
+    """The log of the job writing ``<results root>/<stage>/<name>.*``."""
+    return f"{root}/{stage}/{name}.log"
 
 
-def benchmark_file(stage: str, name: str) -> str:
-    return f"{RESULTS}/benchmarks/{stage}/{name}.tsv"
+def benchmark_file(stage: str, name: str, root: str = RESULTS) -> str:
+    return f"{root}/benchmarks/{stage}/{name}.tsv"
 
 
 def fetched_keras_file(dataset: str = "{dataset}") -> str:

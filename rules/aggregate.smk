@@ -11,19 +11,19 @@ rule aggregate:
         get_table_inputs(),
     output:
         metrics=report(
-            ak_plan.table_file("metrics.csv"),
+            ak_plan.table_file("metrics.csv", AK_RESULTS),
             caption="../report/metrics.rst",
             category=report_section("Tables", REPORT_SECTIONS),
             labels={"table": "metrics: one row per run, snapshot and kernel"},
         ),
         summary=report(
-            ak_plan.table_file("summary.csv"),
+            ak_plan.table_file("summary.csv", AK_RESULTS),
             caption="../report/summary.rst",
             category=report_section("Tables", REPORT_SECTIONS),
             labels={"table": "summary: means over seeds with 95 % intervals"},
         ),
     log:
-        ak_plan.log_file("tables", "aggregate"),
+        ak_plan.log_file("tables", "aggregate", AK_LOGS),
     localrule: True
     conda:
         "../envs/afterkernel.yaml"
@@ -40,23 +40,23 @@ rule aggregate:
 # the report's first section; the CSV is the table itself.
 rule claims:
     input:
-        metrics=ak_plan.table_file("metrics.csv"),
+        metrics=ak_plan.table_file("metrics.csv", AK_RESULTS),
     output:
         html=report(
-            ak_plan.table_file("claims.html"),
+            ak_plan.table_file("claims.html", AK_RESULTS),
             caption="../report/claims.rst",
             category=report_section("What this run reproduces", REPORT_SECTIONS),
             labels={"table": "the paper's claims, checked on this run"},
         ),
         claims=report(
-            ak_plan.table_file("claims.csv"),
+            ak_plan.table_file("claims.csv", AK_RESULTS),
             caption="../report/claims.rst",
             category=report_section("Tables", REPORT_SECTIONS),
             labels={"table": "claims: the same table as CSV"},
         ),
-        markdown=ak_plan.table_file("claims.md"),
+        markdown=ak_plan.table_file("claims.md", AK_RESULTS),
     log:
-        ak_plan.log_file("tables", "claims"),
+        ak_plan.log_file("tables", "claims", AK_LOGS),
     localrule: True
     conda:
         "../envs/afterkernel.yaml"

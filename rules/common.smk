@@ -25,15 +25,19 @@ from afterkernel.vocabulary import KERNELS
 # In place: the report's captions read the same object (snakemake.config).
 # A user's data sets are read whole once, by the main process, not by every
 # job re-parsing the workflow.
-_resolved = ak_config.validate(ak_config.with_defaults(config), check_values=workflow.is_main_process)
+_resolved = ak_config.validate(
+    ak_config.with_defaults(config, workflow.overwrite_configfiles), check_values=workflow.is_main_process
+)
 config.clear()
 config.update(_resolved)
 
+# results/<name>/ and logs/<name>/ of a named study, results/ and logs/ of the default
+AK_RESULTS, AK_LOGS = ak_plan.output_roots(config)
 TRAINING_RUNS = ak_plan.training_runs(config)
 RUNS_BY_PATH = {run.path: run for run in TRAINING_RUNS}
 KERNEL_SNAPSHOTS = ak_plan.kernel_snapshots(config)
 KERNEL_RUNS = ak_plan.kernel_runs(config)
-TABLE_ROWS = ak_plan.table_rows(config)
+TABLE_ROWS = ak_plan.table_rows(config, AK_RESULTS)
 RUN = ak_plan.RUN_WILDCARDS
 
 # TensorFlow jobs (train, kernel) take a unit of the local `tf_gpu` resource
@@ -94,7 +98,9 @@ def get_data_inputs(wildcards):
 def get_problem_file(wildcards):
     """The problem file of the run's (problem, architecture): the full data,
     or the subset its caps (data.max_*_per_class, data.caps) select."""
-    return ak_plan.problem_file(wildcards.problem, ak_plan.subset_of(config, wildcards.problem, wildcards.arch))
+    return ak_plan.problem_file(
+        wildcards.problem, ak_plan.subset_of(config, wildcards.problem, wildcards.arch), root=AK_RESULTS
+    )
 
 
 def get_training_params(wildcards):
@@ -130,5 +136,5 @@ def get_table_inputs():
 
 
 def get_final_outputs():
-    tables = [ak_plan.table_file(name) for name in ("metrics.csv", "summary.csv", "claims.csv")]
+    tables = [ak_plan.table_file(name, AK_RESULTS) for name in ("metrics.csv", "summary.csv", "claims.csv")]
     return [*tables, *get_figure_outputs()]

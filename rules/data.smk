@@ -23,9 +23,9 @@ rule prepare_data:
     input:
         unpack(get_data_inputs),
     output:
-        ak_plan.problem_file("{problem}", "{subset}"),
+        ak_plan.problem_file("{problem}", "{subset}", root=AK_RESULTS),
     log:
-        ak_plan.log_file("data", "{problem}{subset}"),
+        ak_plan.log_file("data", "{problem}{subset}", AK_LOGS),
     conda:
         "../envs/afterkernel.yaml"
     params:

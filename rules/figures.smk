@@ -13,18 +13,18 @@ def get_figure_outputs():
     """PNG and SVG of every figure the config's studies draw: the paper's
     figures where a study has the paper's pairs, the other-pairs figures
     where it has others."""
-    return [path for spec in drawn_figures(config["studies"]) for path in ak_plan.figure_files(spec.stem)]
+    return [path for spec in drawn_figures(config["studies"]) for path in ak_plan.figure_files(spec.stem, AK_RESULTS)]
 
 
 for _fig in [*FIGURES.values(), *OTHER_PAIRS.values()]:
-    _png, _svg = ak_plan.figure_files(_fig.stem)
-    _caption = ak_plan.figure_caption_file(_fig.stem)
+    _png, _svg = ak_plan.figure_files(_fig.stem, AK_RESULTS)
+    _caption = ak_plan.figure_caption_file(_fig.stem, AK_RESULTS)
 
     rule:
         name:
             _fig.rule
         input:
-            summary=ak_plan.table_file("summary.csv"),
+            summary=ak_plan.table_file("summary.csv", AK_RESULTS),
         output:
             # the caption (with the panel index) is written with the figure, from
             # the registry; absolute, because Snakemake joins a relative caption
@@ -38,7 +38,7 @@ for _fig in [*FIGURES.values(), *OTHER_PAIRS.values()]:
             svg=_svg,
             caption=_caption,
         log:
-            ak_plan.log_file("figures", _fig.stem),
+            ak_plan.log_file("figures", _fig.stem, AK_LOGS),
         localrule: True
         conda:
             "../envs/afterkernel.yaml"

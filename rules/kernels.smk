@@ -2,15 +2,15 @@
 # studies need: TensorFlow starts once per run, not once per snapshot.
 rule kernel:
     input:
-        training=ak_plan.training_file(),
+        training=ak_plan.training_file(root=AK_RESULTS),
         data=get_problem_file,
     output:
-        gram=gram_output(ak_plan.gram_file()),
-        metrics=ak_plan.kernel_metrics_file(),
+        gram=gram_output(ak_plan.gram_file(root=AK_RESULTS)),
+        metrics=ak_plan.kernel_metrics_file(root=AK_RESULTS),
     log:
-        ak_plan.log_file("kernels", RUN),
+        ak_plan.log_file("kernels", RUN, AK_LOGS),
     benchmark:
-        ak_plan.benchmark_file("kernels", RUN)
+        ak_plan.benchmark_file("kernels", RUN, AK_RESULTS)
     conda:
         tensorflow_env("kernel")
     threads: KERNEL_THREADS

@@ -1,12 +1,12 @@
 rule svm:
     input:
-        gram=ak_plan.gram_file(),
+        gram=ak_plan.gram_file(root=AK_RESULTS),
     output:
-        ak_plan.svm_file(),
+        ak_plan.svm_file(root=AK_RESULTS),
     log:
-        ak_plan.log_file("svm", ak_plan.svm_name()),
+        ak_plan.log_file("svm", ak_plan.svm_name(), AK_LOGS),
     benchmark:
-        ak_plan.benchmark_file("svm", ak_plan.svm_name())
+        ak_plan.benchmark_file("svm", ak_plan.svm_name(), AK_RESULTS)
     # before any new kernel job: each SVM that runs brings its Gram file (GBs at
     # full scale, temporary) closer to deletion
     priority: 10

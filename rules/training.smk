@@ -2,11 +2,11 @@ rule train:
     input:
         data=get_problem_file,
     output:
-        ak_plan.training_file(),
+        ak_plan.training_file(root=AK_RESULTS),
     log:
-        ak_plan.log_file("training", RUN),
+        ak_plan.log_file("training", RUN, AK_LOGS),
     benchmark:
-        ak_plan.benchmark_file("training", RUN)
+        ak_plan.benchmark_file("training", RUN, AK_RESULTS)
     conda:
         tensorflow_env("train")
     threads: 1

@@ -157,6 +157,7 @@ def test_cost_uses_the_caps_of_the_pair():
 
 # --- the plan -----------------------------------------------------------------------
 PLANNED = {
+    "name": None,  # results/ itself
     "data": {"source": "embedded", "max_train_per_class": 24, "max_test_per_class": 12,
              "caps": [{"dataset": "mnist", "max_test_per_class": 10},
                       {"problem": "mnist-3v8", "architecture": "vgg", "max_train_per_class": 30},

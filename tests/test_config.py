@@ -7,7 +7,7 @@ import re
 import pytest
 import yaml
 
-from afterkernel.config import ConfigError, load, validate
+from afterkernel.config import ConfigError, load, validate, with_defaults
 from micro import snakemake
 
 
@@ -147,3 +147,26 @@ def test_partial_configfile_and_config_override_plan(root, tmp_path):
                     snakefile=root / "Snakefile").stdout
     jobs = dict(re.findall(r"^(\w+)\s+(\d+)$", out.split("Job stats:")[1].split("total")[0], re.M))
     assert (jobs["prepare_data"], jobs["train"], jobs["kernel"], jobs["svm"]) == ("1", "2", "2", "8")
+
+
+def test_each_study_has_its_own_results_folder(root, tmp_path):
+    """Named after `name`, else after the last config file; `name: null` and
+    the default alone write to results/ (./run.sh puts the report there too)."""
+    from afterkernel.config import results_root
+    from afterkernel.plan import output_roots
+
+    assert output_roots(with_defaults({})) == ("results", "logs")
+    assert output_roots(with_defaults({"seeds": [0]}, ["x/mine.yaml"])) == ("results/mine", "logs/mine")
+    assert output_roots(with_defaults({"name": None}, ["x/mine.yaml"])) == ("results", "logs")
+    assert output_roots(with_defaults({"name": "a1"}, ["x/mine.yaml"])) == ("results/a1", "logs/a1")
+    (tmp_path / "base.yaml").write_text("name: study\n")
+    (tmp_path / "overlay.yaml").write_text("seeds: [0]\n")
+    base, overlay = str(tmp_path / "base.yaml"), str(tmp_path / "overlay.yaml")
+    assert results_root([]) == "results"
+    assert results_root(["-n", "--configfile", str(root / "configs/paper.yaml")]) == "results/paper"
+    assert results_root(["--configfile", base, overlay, "--cores", "2"]) == "results/study"
+    assert results_root([f"--configfile={overlay}"]) == "results/overlay"
+    assert results_root(["--configfile", base, "--config", "seeds=[0]", "name=other"]) == "results/other"
+    with pytest.raises(ConfigError) as err:
+        validate(with_defaults({"name": "a b"}))
+    assert "'name'" in str(err.value)

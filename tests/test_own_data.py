@@ -341,7 +341,7 @@ def test_replaced_data_file_reruns_exactly_its_problem(tmp_path):
     work = copy_workflow(tmp_path / "w")
     for i, name in enumerate(("left", "right")):
         np.savez(work / f"{name}.npz", **_arrays(shape=(8, 8), n=(4, 2), classes=2, seed=i))
-    config = {"datasets": {n: {"source": "npz", "path": f"{n}.npz"} for n in ("left", "right")},
+    config = {"name": None, "datasets": {n: {"source": "npz", "path": f"{n}.npz"} for n in ("left", "right")},
               "problems": ["left-0v1", "right-0v1"], "seeds": [0],
               "architectures": {"small": {"type": "fc", "widths": [2]}}, "kernels": {"test_sample": 4},
               "studies": {"epochs": {"pairs": [["left-0v1", "small"], ["right-0v1", "small"]], "epochs": [0, 1],
@@ -375,19 +375,26 @@ def test_bad_input_stops_before_any_job(tmp_path):
 
 
 @pytest.mark.slow
-def test_example_end_to_end_and_module_edit(tmp_path):
-    """The example runs to its tables; editing mynets.py's code re-plans
-    exactly the example's train, kernel and SVM jobs (and what reads them),
-    a comment nothing."""
+def test_example_end_to_end_and_module_edit(tmp_path, micro_reference):
+    """The example runs to its tables, in results/own-data/, beside a
+    finished unnamed study (the micro config's, in results/), whose files it
+    leaves byte-identical; editing mynets.py's code re-plans exactly the
+    example's train, kernel and SVM jobs (and what reads them), a comment
+    nothing."""
     import pandas as pd
 
     work = _example_copy(tmp_path / "w")
+    shutil.copytree(micro_reference / "results", work / "results")
+    before = {p: p.read_bytes() for p in (work / "results").rglob("*") if p.is_file()}
+    assert any(p.suffix == ".png" for p in before) and any(p.name == "claims.csv" for p in before)
     args = ("--configfile", "configs/examples/own-data.yaml")
     snakemake(work, *args, "--cores", "2")
-    metrics = pd.read_csv(work / "results" / "tables" / "metrics.csv")
+    assert all(p.read_bytes() == data for p, data in before.items())
+    root = plan.output_roots({"name": "own-data"})[0]
+    metrics = pd.read_csv(work / root / "tables" / "metrics.csv")
     mine = metrics[(metrics["problem"] == "shapes-square-cross") & (metrics["architecture"] == "tiny")]
     assert sorted(mine["epoch"].unique()) == [0, 2]
-    claims = pd.read_csv(work / "results" / "tables" / "claims.csv")
+    claims = pd.read_csv(work / root / "tables" / "claims.csv")
     mine = claims[(claims["problem"] == "shapes-square-cross") & (claims["architecture"] == "tiny")]
     # the claims of any pair; the example's tiny net has not trained by its last epoch (2), so the
     # claims on the last epoch say so instead of comparing it
@@ -396,8 +403,8 @@ def test_example_end_to_end_and_module_edit(tmp_path):
     assert (l2["verdict"] == "not in this config").all()
     assert l2["note"].str.startswith("the tiny network has not trained by its last epoch (2)").all()
     for spec in _example_figures():  # the pair's panels, from each figure's panel index
-        assert (work / plan.figure_files(spec.stem)[0]).stat().st_size > 5000, spec.stem
-        index = caption_index((work / plan.figure_caption_file(spec.stem)).read_text())
+        assert (work / plan.figure_files(spec.stem, root)[0]).stat().st_size > 5000, spec.stem
+        index = caption_index((work / plan.figure_caption_file(spec.stem, root)).read_text())
         assert {(r["problem"], r["network"], r["status"], r["seeds"]) for r in index} == {
             ("shapes-square-cross", "tiny", "drawn", "1")}, (spec.stem, index)
     assert "Nothing to be done" in snakemake(work, "-n", *args).stdout

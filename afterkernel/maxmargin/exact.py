@@ -17,22 +17,14 @@ round-off.
   float64 check of all n margins and adds the most violating points (at
   most half of |W|).  G_WW is held in float64.
 
-Why, measured on the after kernels of full MNIST 3v8 (n = 11,982, fc and
-vgg after 0 and 3 epochs, 330-1,748 support vectors; one BLAS thread): the
-Newton method certified all four in 12-16 rounds, 2.2-4.6x faster than the
-working-set method alone (both with a float64 factor; with the float32 one
-the Newton method takes 10-14 rounds and 0.08-0.24 s); the working-set
-method needed 3-6 passes and a working set of
-3,000-5,400 points (70-230 MB of float64 G_WW); greedy dual coordinate
-ascent with shrinking needed ~364,000 coordinate steps (~14 s) on the fc
-kernel, Wolfe's algorithm alone ~1,470 major cycles (~18 s).
-On CIFAR-10's vgg after kernel (n = 10,000, 5,564-5,603 support vectors)
-it certified in 22-27 rounds (15-22 s over this machine's runs with the
-float64 factor, 7.9 s with the float32 one: 21x faster than SVC; 4.75 s,
-31x, with OpenBLAS's AVX-512 kernels instead of AVX2 ones); before
-its exchange was halved on rounds without progress it cycled and handed
-over (90 s).
-``benchmarks/bench_maxmargin.py`` compares with scikit-learn's SVC.
+Why this order: on the study's after kernels the Newton method certifies
+in a few rounds, faster than the working-set method alone, which needs
+several passes and a working set of thousands of points; greedy dual
+coordinate ascent and Wolfe's algorithm alone need far more steps. On
+CIFAR-10's after kernels (half the points support vectors) its exchange is
+halved on rounds without progress, without which it cycles and hands over.
+``benchmarks/bench_maxmargin.py`` compares with scikit-learn's SVC (entries
+``maxmargin_vs_svc_seconds_*``, ``nonseparable_certificate_seconds_*``).
 
 Not separable, the hard-margin classifier does not exist; the classifier
 reported is the minimiser of Algorithm 1's loss, to a stated stationarity
@@ -147,7 +139,7 @@ def solve_exact(
 
 # Largest rank of K whose features the loss minimiser uses: O(n r^2) to find
 # them and per Newton step, n r float64 to hold them (CIFAR-10's conjugate
-# kernels: r ~ 2,800 of n = 10,000, ~5 s each on one thread).
+# kernels need r ~ 2,800 of n = 10,000: nonseparable_certificate_seconds_cifar).
 _FEATURE_RANK = 4096
 
 

@@ -11,16 +11,11 @@ principal pivoting's complementarity test; clipping a_F first breaks the
 exchange and the free set then only grows, measured).  The infeasible
 indices are swapped: a_i <= 0 leave F, the most violating outside points
 (g_i < 1 - tol/4, at most ``max(128, grow |F|)``, worst first: adding all at
-once overshoots) join it.  ``grow`` = 1/4 rather than 1/2: on MNIST fc's
-after kernel (1,748 support vectors) 1/2 overshoots to |F| = 2,054 and the
-rounds that shed the excess refactorise nearly all of it; 1/4 peaks at
-1,807 in three more, smaller rounds (0.53 s instead of 0.65 s; vgg 0.18 s
-instead of 0.20 s, CIFAR-10's vgg 16.0 s instead of 14.8 s, one thread,
-float64 factor).  The first free set is the 512 points of smallest margin
-under the uniform dual point: from 256, MNIST fc took 16 rounds instead of
-14 (0.24 s instead of 0.19 s for the float32 factor), CIFAR-10's vgg 29
-instead of 23 (8.7 s instead of 8.3 s); vgg's 340-730 support vectors
-did not mind (within 10 %).
+once overshoots) join it.  ``grow`` = 1/4 rather than 1/2: 1/2 overshoots
+the free set on MNIST fc's after kernel, and the rounds that shed the
+excess refactorise nearly all of it.  The first free set is the 512 points
+of smallest margin under the uniform dual point (fewer costs rounds on the
+larger supports).
 
 What a round costs is what changed since the last one, not |F|:
 
@@ -195,12 +190,10 @@ def newton_support(gram: SignedGram, g0: np.ndarray, tol: float, max_rounds: int
 def _stagnant(history: list[tuple[int, int]]) -> bool:
     """Whether the last ``_STAGNANT_ROUNDS`` rounds cut the infeasible
     indices by less than a tenth while |F| stayed within 10 %: the exchange
-    wanders on an infeasible problem.  Measured on CIFAR-10's vgg conjugate
-    kernel (not separable): |F| 2,346-2,522 and 3,944-4,571 infeasible
-    indices from round 16 to its give-up at 28, 3 s of rounds spent before
-    the loss minimiser's certificate; the separable kernels' infeasible
-    indices fall by a tenth every round or two (MNIST, CIFAR-10's after
-    kernel), or their free set grows."""
+    wanders on an infeasible problem: on a kernel that is not separable
+    (CIFAR-10's vgg conjugate kernel) |F| and the infeasible indices
+    plateau, whereas a separable kernel's infeasible indices fall by a tenth
+    every round or two, or its free set grows."""
     if len(history) <= _STAGNANT_ROUNDS:
         return False
     window = history[-_STAGNANT_ROUNDS - 1 :]
@@ -253,8 +246,8 @@ class _FreeRows:
     Row i sits in ``buf[slot[i]]``; the slots of points that left F are
     reused by those that join, lowest first.  ``buf`` reserves all n rows
     but the OS commits only the pages written: about the largest free set's
-    rows.  (Growing a smaller buffer instead copied it into fresh pages:
-    measured 0.135 s of MNIST fc's 0.42 s.)
+    rows.  (Growing a smaller buffer instead copies it into fresh pages, a
+    large share of a fast solve.)
     """
 
     def __init__(self, gram: SignedGram):
@@ -304,8 +297,7 @@ class _FreeRows:
     def margins_exact(self, F: np.ndarray, aF: np.ndarray) -> np.ndarray:
         """g = G[:, F] a_F (n,) in float64, by blocks of consecutive slots
         (views of the buffer: no gathered copy, and no float64 copy of all
-        the rows; 6.8 ms instead of 8.5 ms for gathered blocks, 1,748 rows
-        of n = 11,982, measured)."""
+        the rows)."""
         return self.gram.s * float64_product(lambda b, e: self.buf[b:e], self._weights(F, aF, np.float64),
                                              self.gram.n)
 
@@ -412,8 +404,7 @@ class _Factor:
         S is symmetric and C-ordered: its transpose is the Fortran array BLAS
         and LAPACK update and factor in place, and the lower factor of S^T
         is U22 in S.  The update touches one triangle only (half the flops
-        of a full product: measured 45 ms of a round's 87 ms on MNIST fc,
-        cut 474, tail 1,323).
+        of a full product, and the largest part of a round).
         """
         S = self.rows.sub(tail, tail, self.dtype, upper=True)
         dg = np.diag(S).astype(np.float64)

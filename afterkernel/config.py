@@ -249,6 +249,7 @@ def _network_errors(config: dict) -> list[str]:
 
 def _semantic_errors(config: dict, check_values: bool = True) -> list[str]:
     from afterkernel.data.planning import data_errors
+    from afterkernel.vocabulary import dataset_of
 
     out = data_errors(config, check_values)
     if not out:
@@ -280,7 +281,7 @@ def _semantic_errors(config: dict, check_values: bool = True) -> list[str]:
     if "learning_rate" in studies:
         rates = studies["learning_rate"]["learning_rates"]
         for i, (problem, _) in enumerate(studies["learning_rate"]["pairs"]):
-            dataset = problem.split("-", 1)[0]
+            dataset = dataset_of(problem)
             if dataset not in rates:
                 out.append(f"config key 'studies.learning_rate.learning_rates': no learning rates for "
                            f"data set {dataset!r} (used by pairs[{i}] {problem}); add a '{dataset}' list")

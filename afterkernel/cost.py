@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+from afterkernel.vocabulary import dataset_of
+
 #: The measured figures (2 threads; see benchmarks/RESULTS.md) and the
 #: assumptions, each with where it comes from.
 COSTS: dict[str, tuple[float, str]] = {
@@ -113,7 +115,7 @@ def own_dataset(config: Mapping, name: str):
 
 
 def input_shape(problem: str, config: Mapping | None = None) -> tuple[int, int, int]:
-    name = problem.split("-", 1)[0]
+    name = dataset_of(problem)
     own = own_dataset(config or {}, name)
     if own is not None:
         return tuple(own.image_shape)
@@ -124,7 +126,7 @@ def input_shape(problem: str, config: Mapping | None = None) -> tuple[int, int, 
 def _per_class(config: Mapping, problem: str) -> list[tuple[int, int]]:
     """(train, test) images of each of ``problem``'s two classes, uncapped."""
     data = config.get("data", {})
-    name, rest = problem.split("-", 1)
+    name, rest = dataset_of(problem), problem.split("-", 1)[1]
     own = own_dataset(config, name)
     if own is not None:
         from afterkernel.data.problems import parse_problem

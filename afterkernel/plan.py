@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from afterkernel.vocabulary import (
     EPOCHS,
+    dataset_of,
     FINAL,
     KERNELS,
     STOP_AT_EPOCHS,
@@ -138,7 +139,7 @@ def caps_of(config: dict, problem: str, arch: str | None = None) -> tuple[int | 
     caps = {key: data.get(key) for key in CAP_KEYS}
     entries = data.get("caps") or []
     levels = (
-        lambda e: "dataset" in e and e["dataset"] == dataset(problem),
+        lambda e: "dataset" in e and e["dataset"] == dataset_of(problem),
         lambda e: e.get("problem") == problem and "architecture" not in e,
         lambda e: arch is not None and e.get("problem") == problem and e.get("architecture") == arch,
     )
@@ -227,10 +228,6 @@ def other_pairs_stem(stem: str) -> str:
 # the study's runs and rows
 
 
-def dataset(problem: str) -> str:
-    return problem.split("-", 1)[0]
-
-
 def pair_key(problem: str, arch: str) -> str:
     """How ``studies.epochs.epochs_by_pair`` names a pair: ``problem/arch``."""
     return f"{problem}/{arch}"
@@ -261,7 +258,7 @@ def rows(config: dict) -> list[Row]:
     if "learning_rate" in studies:
         s = studies["learning_rate"]
         for problem, arch in s["pairs"]:
-            for rate in s["learning_rates"][dataset(problem)]:
+            for rate in s["learning_rates"][dataset_of(problem)]:
                 for augmented in s["augmentation"]:
                     for seed in seeds:
                         run = Run(problem, arch, augmentation_name(augmented), lr_schedule(rate), seed)

@@ -36,6 +36,11 @@ AUGMENTED = "augmented"
 PLAIN = "plain"
 
 
+def dataset_of(problem: str) -> str:
+    """The data set a problem is drawn from: ``mnist-3v8`` -> ``mnist``."""
+    return problem.split("-", 1)[0]
+
+
 def snapshot_name(epoch: int) -> str:
     """The snapshot after ``epoch`` epochs of the epochs schedule."""
     return f"e{int(epoch)}"

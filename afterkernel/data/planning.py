@@ -23,16 +23,13 @@ from afterkernel.data.errors import HOW_TO_PROVIDE, OWN_DATA_ADVICE, DataError
 from afterkernel.data.problems import PROBLEM_FORMS, Problem, parse_problem
 from afterkernel.data.survey import DatasetInfo, describe
 from afterkernel.plan import caps_from_tag, caps_of
+from afterkernel.vocabulary import dataset_of
 
 CAPS = {"train": "max_train_per_class", "test": "max_test_per_class"}
 
 
 class CapWarning(UserWarning):
     """A per-class cap above the images a class has: all of them are used."""
-
-
-def dataset_of(problem: str) -> str:
-    return problem.split("-", 1)[0]
 
 
 def problem_spec(config: dict, problem: str) -> dict[str, Any]:

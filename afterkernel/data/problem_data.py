@@ -17,6 +17,7 @@ from afterkernel.data.errors import HOW_TO_PROVIDE, DataError
 from afterkernel.data.problems import Problem, parse_problem
 from afterkernel.data.raw import RawData
 from afterkernel.data.sample import SUBSET_SEED, draw_per_class
+from afterkernel.vocabulary import dataset_of
 from afterkernel.data.sources import raw_data
 from afterkernel.data.survey import describe
 
@@ -66,7 +67,7 @@ def load_problem(
         raise DataError(f"data.source must be one of {', '.join(SOURCES)}, got {spec['source']!r}")
     info = describe(spec)
     try:
-        prob = parse_problem(problem, {name.split("-", 1)[0]: info.class_names})
+        prob = parse_problem(problem, {dataset_of(name): info.class_names})
     except ValueError as e:
         raise DataError(str(e)) from None
     caps = {"train": _check_cap(max_train_per_class, "data.max_train_per_class"),
@@ -102,7 +103,7 @@ def load_problem(
 
 def _builtin(name: str, source: str, directory: str | os.PathLike | None) -> dict[str, Any]:
     """The spec of a problem of ``mnist`` or ``cifar10`` from ``source``."""
-    dataset = name.split("-", 1)[0]
+    dataset = dataset_of(name)
     if dataset not in BUILTIN:
         raise DataError(f"problem {name!r}: data set {dataset!r} is not mnist or cifar10; pass its "
                         f"spec (config key 'datasets.{dataset}') as dataset=...")

@@ -95,13 +95,12 @@ def newton_support(gram: SignedGram, g0: np.ndarray, tol: float, max_rounds: int
     rows = _FreeRows(gram)
     factor = _Factor(rows)
     free = np.zeros(n, bool)
+    exchange = _Exchange(n, grow, patience)
     sizes: list[int] = []
     info["newton_free"] = sizes
     lost: list[int] = []  # points dropped as numerically dependent, per round
     info["newton_dependent"] = lost
-    best_bad, last_size, dependent = np.inf, n + 1, 0
-    limit, single = None, 0  # the exchange's cap and the single exchanges without progress
-    history: list[tuple[int, int]] = []  # (infeasible indices, |F|) of each round
+    dependent = 0
     for rounds in range(1, max_rounds + 1):
         rows.release(leaving)
         rows.load(joining)
@@ -117,35 +116,18 @@ def newton_support(gram: SignedGram, g0: np.ndarray, tol: float, max_rounds: int
         if dependent >= patience or asked - len(F) > _LOW_RANK_LOSS * asked:
             # A free block that keeps losing dependent points, or loses many at
             # once: G is (numerically) of low rank, where the exchange cycles
-            # (the conjugate kernel; CIFAR-10's vgg one lost 220 of 2,860 in
-            # its first such round, then 135, 35, 16).  Duplicate points lose a
-            # few.
+            # (the conjugate kernel of a network that is not separable).
+            # Duplicate points lose a few.
             info["newton_stop"] = "rank-deficient"
             return None, None, rounds
         free[:] = False
         free[F] = True
         sizes.append(len(F))
-        aF = factor.solve_ones()
-        # Without progress the float32 screen may be what cycles (its error,
-        # relative to sum_j |G_ij a_j|, can exceed tol/4 near the optimum):
-        # float64 margins then, of a_F refined to float64 accuracy.  After an
-        # exchange of at most 1 % of F the round is most likely the last, whose
-        # float64 margins the certificate needs anyway: no screen first
-        # (MNIST after kernels: 2-4 % of the solve, measured).
-        exact = limit is not None
-        direct = exact or len(leaving) + len(joining) <= _LAST_EXCHANGE * len(F)
-        g = rows.margins_exact(F, aF) if direct else rows.margins(F, aF)
-        candidate = not exact and np.all(aF > 0) and not np.any(~free & (g < 1.0 - tol / 4))
-        if exact or candidate:
-            # Float64 margins of a_F refined: to float64 accuracy without
-            # progress, as far as the gap needs for a candidate (whose
-            # float64 margins may show what the screen missed).
-            refined, g = _refined(factor, rows, F, aF, g if direct else rows.margins_exact(F, aF),
-                                  None if exact else tol)
-            if refined is None:  # float32 was not enough: F refactorised in float64, ordered by this a_F
-                leaving = joining = np.zeros(0, dtype=np.intp)
-                continue
-            aF = refined
+        changed = len(leaving) + len(joining)
+        aF, g = _round_margins(factor, rows, F, free, exchange.exact, changed, tol)
+        if g is None:  # float32 was not enough: F refactorised in float64, ordered by this a_F
+            leaving = joining = np.zeros(0, dtype=np.intp)
+            continue
         drop = F[aF <= 0]
         viol = np.flatnonzero(~free & (g < 1.0 - tol / 4))
         if len(drop) == 0 and len(viol) == 0:
@@ -157,34 +139,85 @@ def newton_support(gram: SignedGram, g0: np.ndarray, tol: float, max_rounds: int
                 return a, g, rounds
             info["newton_stop"] = "no exchange left"
             return None, None, rounds
-        nbad = len(drop) + len(viol)
-        # Progress: fewer infeasible indices than ever, or a free set that
-        # grows or shrinks by more than 10 % / 1 % (filling up, or shedding
-        # an overshoot).  Without it the full exchange can cycle (measured on
-        # CIFAR-10's vgg after kernel: |F| oscillating within 5,582-5,603 for
-        # 50 rounds around 5,564 support vectors), so the exchange is halved
-        # each round without progress, down to one index each way (Murty's
-        # single exchange, Judice & Pires' backup rule), margins are then
-        # computed in float64, and the method gives up after ``patience``
-        # single exchanges without progress.
-        if nbad < best_bad or len(F) > 1.1 * last_size or len(F) < 0.99 * last_size:
-            single = 0  # the cap stays: lifting it at once restarts the cycle (measured)
-        else:
-            limit = max(1, (nbad if limit is None else limit) // 2)
-            single += limit == 1
-        best_bad, last_size = min(best_bad, nbad), len(F)
-        history.append((nbad, len(F)))
-        if single >= patience or _stagnant(history):
+        if exchange.stalled(len(drop) + len(viol), len(F)):
             info["newton_stop"] = "stalled"
             return None, None, rounds
-        worst = viol[np.argsort(g[viol], kind="stable")]
-        drop = drop[np.argsort(aF[aF <= 0], kind="stable")]  # most negative first
-        joins = max(128, int(grow * len(F)))
-        if limit is not None:
-            drop, joins = drop[:limit], min(joins, limit)
-        leaving, joining = drop, worst[:joins]
+        leaving, joining = exchange.swap(F, aF, g, drop, viol)
     info["newton_stop"] = "max_rounds"
     return None, None, max_rounds
+
+
+def _round_margins(factor: "_Factor", rows: "_FreeRows", F: np.ndarray, free: np.ndarray, exact: bool,
+                   changed: int, tol: float) -> tuple[np.ndarray, np.ndarray | None]:
+    """This round's a_F (|F|,) = G_FF^-1 1 and the margins g (n,) under it;
+    g is ``None`` when the factor had to be redone in float64 (the next
+    round orders F by the a_F returned).
+
+    Without progress (``exact``) the float32 screen may be what cycles (its
+    error, relative to sum_j |G_ij a_j|, can exceed tol/4 near the optimum):
+    float64 margins then, of a_F refined to float64 accuracy.  After an
+    exchange of at most 1 % of F (``changed`` points) the round is most
+    likely the last, whose float64 margins the certificate needs anyway: no
+    screen first.  A candidate (no infeasible index under the screen) has
+    a_F refined as far as the gap needs, and its float64 margins may show
+    what the screen missed."""
+    aF = factor.solve_ones()
+    direct = exact or changed <= _LAST_EXCHANGE * len(F)
+    g = rows.margins_exact(F, aF) if direct else rows.margins(F, aF)
+    candidate = not exact and np.all(aF > 0) and not np.any(~free & (g < 1.0 - tol / 4))
+    if not (exact or candidate):
+        return aF, g
+    refined, g = _refined(factor, rows, F, aF, g if direct else rows.margins_exact(F, aF), None if exact else tol)
+    return (aF, None) if refined is None else (refined, g)
+
+
+class _Exchange:
+    """Which indices swap each round, and when to give up.
+
+    Progress: fewer infeasible indices than ever, or a free set that grows or
+    shrinks by more than 10 % / 1 % (filling up, or shedding an overshoot).
+    Without it the full exchange can cycle (on CIFAR-10's vgg after kernel
+    |F| oscillates around its support), so the exchange is halved each round
+    without progress, down to one index each way (Murty's single exchange,
+    Judice & Pires' backup rule), margins are then computed in float64
+    (:attr:`exact`), and the method gives up after ``patience`` single
+    exchanges without progress or when the rounds stagnate (:func:`_stagnant`).
+    Once capped, the cap stays: lifting it at once restarts the cycle."""
+
+    def __init__(self, n: int, grow: float, patience: int):
+        self.grow, self.patience = grow, patience
+        self.best_bad, self.last_size = np.inf, n + 1
+        self.limit: int | None = None  # the exchange's cap
+        self.single = 0  # single exchanges without progress
+        self.history: list[tuple[int, int]] = []  # (infeasible indices, |F|) of each round
+
+    @property
+    def exact(self) -> bool:
+        return self.limit is not None
+
+    def stalled(self, nbad: int, size: int) -> bool:
+        """Record a round with ``nbad`` infeasible indices and |F| = ``size``;
+        whether to give up."""
+        if nbad < self.best_bad or size > 1.1 * self.last_size or size < 0.99 * self.last_size:
+            self.single = 0
+        else:
+            self.limit = max(1, (nbad if self.limit is None else self.limit) // 2)
+            self.single += self.limit == 1
+        self.best_bad, self.last_size = min(self.best_bad, nbad), size
+        self.history.append((nbad, size))
+        return self.single >= self.patience or _stagnant(self.history)
+
+    def swap(self, F: np.ndarray, aF: np.ndarray, g: np.ndarray, drop: np.ndarray,
+             viol: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(leaving, joining): the free points with a_i <= 0, most negative
+        first, and the most violating outside points, at most ``max(128,
+        grow |F|)`` (worst first), both within the cap."""
+        worst = viol[np.argsort(g[viol], kind="stable")]
+        drop = drop[np.argsort(aF[aF <= 0], kind="stable")]
+        joins = max(128, int(self.grow * len(F)))
+        if self.limit is not None:
+            drop, joins = drop[: self.limit], min(joins, self.limit)
+        return drop, worst[:joins]
 
 
 def _stagnant(history: list[tuple[int, int]]) -> bool:

@@ -22,7 +22,7 @@ Two tables, both written as CSV by the ``aggregate`` rule.
         ``{snapshot}/{kernel}``), of the row's kernel: ``translation, rotation, zoom, swap,
         effective_rank, target_alignment``; ``alignment`` (after kernel vs
         conjugate projection) is one number per snapshot, repeated on both
-        kernel rows; beyond the paper (:mod:`afterkernel.kernel_evolution`),
+        kernel rows; beyond the paper (:mod:`afterkernel.kernels.evolution`),
         appended at the end: ``kernel_distance_init, kernel_distance_prev,
         kernel_distance_final, kernel_velocity`` (velocity: the angle
         arccos(1 - distance) from the previous snapshot per SGD step; NaN where the reference

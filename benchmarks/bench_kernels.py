@@ -277,7 +277,7 @@ def child(job: str, out: str, test_limit: int | None, budget: float, block: int)
                                     block_size=block, jacobian_budget_mb=budget)
         info["alignment"] = root["alignment"]
     else:
-        from afterkernel.kernel_metrics import sample_metrics
+        from afterkernel.kernels.metrics import sample_metrics
 
         model = build_model(MEGA, x_train.shape[1:], seed=0)
         res = sample_metrics(model, x_test, y_test, block_size=block, jacobian_budget_mb=budget)

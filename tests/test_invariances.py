@@ -1,11 +1,11 @@
-"""Invariance cosines and their summaries on known values (afterkernel.invariances)."""
+"""Invariance cosines and their summaries on known values (afterkernel.kernels.invariances)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from afterkernel import invariances as inv
+from afterkernel.kernels import invariances as inv
 
 
 def test_cosines_known_values_and_zero_norm():

@@ -14,8 +14,8 @@ tf = pytest.importorskip("tensorflow")
 from kernel_reference import (RTOL, images, make, reference_conjugate,  # noqa: E402
                               reference_jacobian, rel_err)
 
-from afterkernel import invariances as inv  # noqa: E402
-from afterkernel import kernel_metrics as km  # noqa: E402
+from afterkernel.kernels import invariances as inv  # noqa: E402
+from afterkernel.kernels import metrics as km  # noqa: E402
 from afterkernel import kernels as K  # noqa: E402
 from afterkernel.kernels import job  # noqa: E402
 from afterkernel.kernels.files import GramFileSink  # noqa: E402

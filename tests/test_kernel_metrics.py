@@ -1,11 +1,11 @@
-"""Gram-matrix metrics on known matrices (afterkernel.kernel_metrics)."""
+"""Gram-matrix metrics on known matrices (afterkernel.kernels.metrics)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from afterkernel import kernel_metrics as km
+from afterkernel.kernels import metrics as km
 from afterkernel.vocabulary import AFTER, CONJUGATE
 
 
@@ -64,9 +64,9 @@ def test_gram_metrics_combines_both_kernels():
 
 
 # --------------------------------------------------------------------------
-# how the kernel moves (afterkernel.kernel_evolution)
+# how the kernel moves (afterkernel.kernels.evolution)
 
-from afterkernel import kernel_evolution as ke  # noqa: E402
+from afterkernel.kernels import evolution as ke  # noqa: E402
 
 
 def _gram(n, d, seed):

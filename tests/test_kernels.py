@@ -18,8 +18,8 @@ import keras  # noqa: E402
 from kernel_reference import (ARCHS, RTOL, USER_ARCHS, images, make, perturb_weights,  # noqa: E402
                               reference_conjugate, reference_jacobian, rel_err)
 
-from afterkernel import invariances as inv  # noqa: E402
-from afterkernel import kernel_metrics as km  # noqa: E402
+from afterkernel.kernels import invariances as inv  # noqa: E402
+from afterkernel.kernels import metrics as km  # noqa: E402
 from afterkernel import kernels as K  # noqa: E402
 from afterkernel import models  # noqa: E402
 from afterkernel.transforms import PERTURBATIONS  # noqa: E402

@@ -29,7 +29,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from afterkernel.io import set_attrs
-from afterkernel.kernel_evolution import DISTANCES, nan_spectrum
+from afterkernel.kernels.evolution import DISTANCES, nan_spectrum
 from afterkernel.transforms import INVARIANCE_GROUPS, PERTURBATIONS
 from afterkernel.vocabulary import KERNELS
 
@@ -149,7 +149,7 @@ def write_metrics(metrics, root: Mapping[str, Any],
 
 
 def write_evolution(metrics, distances: Mapping[str, Mapping[str, Mapping[str, float]]]) -> None:
-    """The distances of :func:`afterkernel.kernel_evolution.run_evolution`
+    """The distances of :func:`afterkernel.kernels.evolution.run_evolution`
     (snapshot -> kernel -> attrs) onto the kernel groups of the open metrics
     file ``metrics``."""
     for snapshot, per_kernel in distances.items():

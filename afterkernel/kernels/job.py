@@ -25,10 +25,10 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from afterkernel.invariances import all_invariances
+from afterkernel.kernels.invariances import all_invariances
 from afterkernel.io import atomic_h5
-from afterkernel.kernel_evolution import run_evolution, sgd_steps_per_epoch, spectrum_metrics
-from afterkernel.kernel_metrics import gram_metrics
+from afterkernel.kernels.evolution import run_evolution, sgd_steps_per_epoch, spectrum_metrics
+from afterkernel.kernels.metrics import gram_metrics
 from afterkernel.kernels.diagonals import feature_scale
 from afterkernel.kernels.engine import DEFAULT_BUDGET_MB, KernelEngine
 from afterkernel.kernels.files import (GramFileSink, write_diverged, write_kernel_attrs,
@@ -64,7 +64,7 @@ def kernel_job(training: str | Path, data: str | Path, gram: str | Path, metrics
     """Compute and write the Gram and metrics files of the ``snapshots`` of the
     training file ``training`` on the problem file ``data``. Returns each
     snapshot's metrics attrs. Once every snapshot is done, the kernel
-    distances between them (:func:`~afterkernel.kernel_evolution.run_evolution`,
+    distances between them (:func:`~afterkernel.kernels.evolution.run_evolution`,
     on the test-sample Grams kept in memory) go into the metrics file.
     ``evolution=False`` leaves out the distances and spectra: only to
     measure their cost (``benchmarks/bench_evolution.py``)."""
@@ -180,7 +180,7 @@ def snapshot_kernels(model, x_train, y_train, x_test, y_test, gram, metrics, *,
 
 
 def _spectrum(kernel: str, **source) -> dict[str, Any]:
-    """:func:`~afterkernel.kernel_evolution.spectrum_metrics` of the kernel's
+    """:func:`~afterkernel.kernels.evolution.spectrum_metrics` of the kernel's
     train Gram ``G`` or of its ``features``."""
     t0 = time.perf_counter()
     out = spectrum_metrics(**source)

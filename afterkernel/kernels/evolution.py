@@ -16,7 +16,7 @@ neural feature alignment").
   fraction of the trace the top 10 hold.
 
 The centred kernel-target alignment is with the other alignments in
-:mod:`afterkernel.kernel_metrics`.
+:mod:`afterkernel.kernels.metrics`.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Mapping, Sequence
 import numpy as np
 from scipy.linalg import solve_triangular
 
-from afterkernel.kernel_metrics import kernel_alignment
+from afterkernel.kernels.metrics import kernel_alignment
 from afterkernel.vocabulary import snapshot_name, snapshot_order
 
 log = logging.getLogger(__name__)

@@ -108,7 +108,7 @@ def sample_metrics(model, x, y, *, block_size: int | None = None, jacobian_budge
     """Everything the metrics file holds, from the test sample alone (no train
     set: the Gram matrices are unscaled, which no metric depends on):
     ``{"gram_metrics": ..., "cosines": ..., "invariances": ...}``."""
-    from afterkernel.invariances import all_invariances
+    from afterkernel.kernels.invariances import all_invariances
     from afterkernel.kernels import KernelEngine, conjugate_gram, gram_with_conjugate
 
     engine = engine or KernelEngine.for_model(model)

@@ -7,7 +7,7 @@ without re-running a job: ``summary.csv``, ``claims.csv``, ``claims.md``,
 ``claims.html``, ``headline.md`` (one line per claim: the README's block,
 ``tools/readme_claims.py --reproduction``) and ``figures/*.png`` (every
 figure the config's studies draw). A change to the claims or figure code is then published by running
-it again; ``tests/test_publication.py`` fails while the committed claims
+it again; ``tests/outputs/test_publication.py`` fails while the committed claims
 table differs from what the current code makes of the committed metrics.
 
 ``python -m afterkernel.publish FOLDER --from RESULTS`` first copies a

@@ -6,7 +6,9 @@ the ``micro_reference`` fixture (conftest.py)."""
 
 from __future__ import annotations
 
+import csv
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -116,3 +118,11 @@ def checkpoint_epoch(path: Path) -> int:
             return int(f.attrs["epoch"])
     except (OSError, KeyError):
         return 0
+
+
+def caption_index(text: str) -> list[dict[str, str]]:
+    """The panel index of a figure's report caption (its ``csv-table``), markup escapes undone."""
+    lines = text.split(".. csv-table::\n", 1)[1].splitlines()
+    header = [h.strip() for h in lines[0].removeprefix("   :header:").split(",")]
+    rows = csv.reader(line.strip() for line in lines[2:] if line.strip())
+    return [{k: re.sub(r"\\(.)", r"\1", v) for k, v in zip(header, row)} for row in rows]

@@ -11,7 +11,7 @@ written by ``python -m afterkernel.publish reproduction``) between the
 
     python tools/readme_claims.py --reproduction
 
-tests/test_claims.py checks that the README block is the headline of
+tests/outputs/test_claims.py checks that the README block is the headline of
 ``benchmarks/default_run_claims.csv``.
 """
 

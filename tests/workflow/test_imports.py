@@ -9,7 +9,7 @@ import ast
 from collections import defaultdict
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "afterkernel"
+PACKAGE = Path(__file__).resolve().parents[2] / "afterkernel"
 
 
 def unit_graph() -> dict[str, set[str]]:

@@ -17,7 +17,7 @@ from afterkernel.models import build_model  # noqa: E402
 from afterkernel.runtime import configure_tensorflow  # noqa: E402
 from afterkernel import training  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 VGG = {"type": "vgg", "widths": [2, 4]}
 FC = {"type": "fc", "widths": [8, 8]}
 AUG = {"rotation_degrees": 15, "shift_pixels": 1}

@@ -24,10 +24,9 @@ from afterkernel.codehash import script_code_hash
 from afterkernel.data import DataError, load_problem, prepare_problem_file, read_problem
 from afterkernel.data.catalog import CIFAR100_COARSE, CIFAR100_FINE, KNOWN
 from afterkernel.data.planning import CapWarning, problem_inputs
-from micro import copy_workflow, snakemake
-from test_figures_other_pairs import caption_index
+from micro import caption_index, copy_workflow, snakemake
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "configs" / "examples"
 #: the shipped example data (configs/examples/make_shapes.py makes it)
 SHAPES_SHA256 = "35389b4b5c6bef3977ae284a38628c92f89afb7f11b54061014a05347288f202"

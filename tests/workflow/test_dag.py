@@ -3,7 +3,7 @@
 The expected counts are derived here from the config directly (not from
 afterkernel.plan), so the test checks the workflow's expansion end to end;
 only which subset a pair's caps name is taken from afterkernel.plan.subset_of
-(tests/test_caps.py checks it).
+(tests/data/test_caps.py checks it).
 """
 
 from __future__ import annotations

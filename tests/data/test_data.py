@@ -20,12 +20,12 @@ from afterkernel.data import (DataError, load_problem, parse_problem, prepare_pr
                               read_problem, write_problem)
 from afterkernel.data import raw, sources
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _shared_data_dir() -> Path:
     env = os.environ.get("AFTERKERNEL_SHARED_DATA")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
+    return Path(env) if env else Path(__file__).resolve().parents[3] / "shared" / "data"
 
 
 SHARED = _shared_data_dir()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from afterkernel.codehash import reached_files, script_code_hash
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def fake_tree(tmp_path: Path) -> tuple[Path, Path]:

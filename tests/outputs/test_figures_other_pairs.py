@@ -19,19 +19,12 @@ from afterkernel.figures import draw as D
 from afterkernel.figures import panels as PN
 from afterkernel.figures import points as P
 from afterkernel.figures import registry as F
+from micro import caption_index
 from test_figures import DPI, check_png, full_summary, synthetic_metrics  # noqa: F401 (a fixture)
 
 OWN, TINY = "shapes-square-cross", "tiny"
 #: panels per pair where a figure has several quantities (Figures 17, 19, 20)
 PANELS_PER_PAIR = {"fig17": 2, "fig19": 2, "fig20": 3}
-
-
-def caption_index(text: str) -> list[dict[str, str]]:
-    """The panel index of a figure's report caption (its ``csv-table``), markup escapes undone."""
-    lines = text.split(".. csv-table::\n", 1)[1].splitlines()
-    header = [h.strip() for h in lines[0].removeprefix("   :header:").split(",")]
-    rows = csv.reader(line.strip() for line in lines[2:] if line.strip())
-    return [{k: re.sub(r"\\(.)", r"\1", v) for k, v in zip(header, row)} for row in rows]
 
 
 def _config(root) -> dict:

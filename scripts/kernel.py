@@ -21,7 +21,7 @@ from afterkernel.entry import run_script  # noqa: E402
 from afterkernel.kernels.job import kernel_job, settings_from_kernels  # noqa: E402
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description="After kernel / conjugate Gram matrices and metrics "
                                              "of one training run's snapshots.")
     ap.add_argument("--training", required=True, type=Path, help="training .h5 file (rule train)")
@@ -39,10 +39,10 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _from_snakemake(smk) -> dict:
+def from_snakemake(smk) -> dict:
     return {"training": smk.input.training, "data": smk.input.data, "gram": smk.output.gram,
             "metrics": smk.output.metrics, "snapshots": list(smk.params.snapshots),
             **settings_from_kernels(smk.params.kernels)}
 
 
-run_script(globals(), kernel_job, from_snakemake=_from_snakemake, parser=_parser, tensorflow=True)
+run_script(globals(), kernel_job, from_snakemake=from_snakemake, parser=parser, tensorflow=True)

@@ -28,7 +28,7 @@ CONFIG_KEYS = {"source": "source", "dir": "directory",
                "subset_seed": "subset_seed"}
 
 
-def _from_snakemake(smk) -> dict:
+def from_snakemake(smk) -> dict:
     data = smk.params.data or {}
     kwargs = {"problem": smk.params.problem, "out": smk.output[0], "dataset": getattr(smk.params, "dataset", None),
               **{arg: data[key] for key, arg in CONFIG_KEYS.items() if key in data}}
@@ -38,7 +38,7 @@ def _from_snakemake(smk) -> dict:
     return kwargs
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description="Write the problem HDF5 file of one problem.")
     ap.add_argument("--problem", required=True, help="e.g. mnist-3v8, cifar10-cat-dog")
     ap.add_argument("--out", required=True, type=Path, help="output .h5 file")
@@ -57,4 +57,4 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-run_script(globals(), prepare_problem_file, from_snakemake=_from_snakemake, parser=_parser)
+run_script(globals(), prepare_problem_file, from_snakemake=from_snakemake, parser=parser)

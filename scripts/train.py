@@ -24,12 +24,12 @@ from afterkernel.training import DEFAULTS, train_to_file  # noqa: E402
 from afterkernel.vocabulary import STOPS  # noqa: E402
 
 
-def _from_snakemake(smk) -> dict:
+def from_snakemake(smk) -> dict:
     return {"data": smk.input.data, "out": smk.output[0], **smk.params.training,
             "arch_name": smk.params.arch_name, "seed": int(smk.params.seed)}
 
 
-def _parser() -> argparse.ArgumentParser:
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description="Train one network and write its training file.")
     ap.add_argument("--data", required=True, type=Path, help="problem .h5 file (rule prepare_data)")
     ap.add_argument("--out", required=True, type=Path, help="output training .h5 file")
@@ -49,4 +49,4 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
-run_script(globals(), train_to_file, from_snakemake=_from_snakemake, parser=_parser, tensorflow=True)
+run_script(globals(), train_to_file, from_snakemake=from_snakemake, parser=parser, tensorflow=True)

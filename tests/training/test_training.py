@@ -357,7 +357,7 @@ def test_script_settings_from_snakemake_params():
             training={"arch_spec": FC, "stop": "target", "snapshot_epochs": [0], "learning_rate": 0.1,
                       "batch_size": 32, "loss_target": 0.01, "max_epochs": 50, "augmentation": None},
             arch_name="fc", seed="3", code="abc"))
-    s = script._from_snakemake(grouped)
+    s = script.from_snakemake(grouped)
     assert s["arch_spec"] == FC and s["seed"] == 3 and s["arch_name"] == "fc"
     assert s["stop"] == "target" and s["learning_rate"] == 0.1 and s["augmentation"] is None
     assert s["data"] == "data.h5" and s["out"] == "run.h5"

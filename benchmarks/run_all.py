@@ -446,6 +446,51 @@ def mm_section(d: dict) -> list[str]:
     return out
 
 
+def entry_sections(entries: list[dict]) -> list[str]:
+    """The "Headlines and targets" and "All entries" sections of RESULTS.md."""
+    L = ["", "## Headlines and targets", ""] + (targets(entries) or ["(no headline entries in this run)"])
+    L += ["", "## All entries", "",
+          "Value and comparator measured side by side in the same run (except where the comparator "
+          "names a reference figure).", "",
+          "| name | value | unit | comparator | comparator value | ratio | ratio is / notes |",
+          "|---|---|---|---|---|---|---|"]
+    for e in entries:
+        mm = meaning(e["name"])
+        how = (mm[0] + "; " + mm[1]) if mm else ""
+        if e.get("notes"):
+            how = (how + "; " if how else "") + str(e["notes"])
+        L.append(f"| `{e['name']}` | {fmt(e.get('value'))} | {cell(e.get('unit', ''))} | "
+                 f"{cell(e.get('comparator', ''))} | {fmt(e.get('comparator_value'))} | "
+                 f"{fmt(e.get('ratio'), 3)} | {cell(how)} |")
+    return L
+
+
+def update_entries(name: str, json_path: Path, md_path: Path, threads: int, timeout: float) -> int:
+    """Run one benchmark and merge its entries into the committed results
+    (``json_path``, by entry name) and into RESULTS.md's entry sections; the
+    rest of RESULTS.md (the full run's header and details) is kept, with a
+    line saying which entries came later."""
+    with tempfile.TemporaryDirectory(prefix="afterkernel_bench_") as tmp:
+        bench = run_bench(name, False, threads, Path(tmp), timeout)
+    if bench["status"] != "ok":
+        log(f"{name}: {bench['status']} ({bench.get('reason')})")
+        return 1
+    date = dt.datetime.now().isoformat(timespec="seconds")
+    new = {e["name"]: dict(e, date=e.get("date") or date) for e in bench["entries"]}
+    old = json.loads(json_path.read_text())
+    entries = [new.pop(e["name"], e) for e in old] + list(new.values())
+    json_path.write_text(portable(json.dumps(entries, indent=1) + "\n"))
+    text = md_path.read_text()
+    head, _, rest = text.partition("\n## Headlines and targets\n")
+    tail = rest[rest.index("\n## Benchmarks run\n"):]
+    note = (f"- The `{name}` entries ({', '.join(e['name'] for e in bench['entries'])}) are from "
+            f"`run_all.py --update {name}`, {date}; the header above is the full run's.")
+    head = "\n".join(line for line in head.splitlines() if not line.startswith(f"- The `{name}` entries"))
+    md_path.write_text(portable(head.rstrip("\n") + "\n" + note + "\n" + "\n".join(entry_sections(entries)) + tail))
+    log(f"merged {len(bench['entries'])} {name} entries into {json_path} and {md_path}")
+    return 0
+
+
 def write_markdown(path: Path, run: dict) -> None:
     m, v = run["machine"], run["versions"]
     entries = run["entries"]
@@ -475,20 +520,7 @@ def write_markdown(path: Path, run: dict) -> None:
                     "figures to read**" if shared else "the machine was essentially idle"))
     if run.get("note"):
         L.append(f"- Note: {run['note']}")
-    L += ["", "## Headlines and targets", ""] + (targets(entries) or ["(no headline entries in this run)"])
-    L += ["", "## All entries", "",
-          "Value and comparator measured side by side in the same run (except where the comparator "
-          "names a reference figure).", "",
-          "| name | value | unit | comparator | comparator value | ratio | ratio is / notes |",
-          "|---|---|---|---|---|---|---|"]
-    for e in entries:
-        mm = meaning(e["name"])
-        how = (mm[0] + "; " + mm[1]) if mm else ""
-        if e.get("notes"):
-            how = (how + "; " if how else "") + str(e["notes"])
-        L.append(f"| `{e['name']}` | {fmt(e.get('value'))} | {cell(e.get('unit', ''))} | "
-                 f"{cell(e.get('comparator', ''))} | {fmt(e.get('comparator_value'))} | "
-                 f"{fmt(e.get('ratio'), 3)} | {cell(how)} |")
+    L += entry_sections(entries)
     L += ["", "## Benchmarks run", "", "| benchmark | status | seconds | command / reason |", "|---|---|---|---|"]
     for r in run["benches"]:
         why = r.get("reason") or r.get("command", "")
@@ -534,11 +566,16 @@ def main(argv=None) -> int:
     ap.add_argument("--note", help="a line added to RESULTS.md")
     ap.add_argument("--render-only", action="store_true",
                     help="run nothing: rewrite RESULTS.md/results.json from the last full run's record")
+    ap.add_argument("--update", choices=list(BENCHES), metavar="NAME",
+                    help="run one benchmark and merge its entries into the committed results.json and "
+                         "RESULTS.md (no run record needed), e.g. --update reproduction")
     ap.add_argument("--merge", action="store_true",
                     help="keep the benchmarks of the previous run (benchmarks/.cache/last_run.json) "
                          "that this one does not rerun, e.g. with --only default_run")
     args = ap.parse_args(argv)
 
+    if args.update:
+        return update_entries(args.update, args.json, args.md, args.threads, args.timeout)
     if args.render_only:
         if not LAST_RUN.exists():
             ap.error(f"--render-only: no {LAST_RUN}")

@@ -145,6 +145,18 @@ def _with_block(text: str, block: str, begin: str = FIGURES_BEGIN, end: str = FI
     return f"{head}{begin}\n{block}{end}{tail}"
 
 
+#: a data file recorded in runs.json -> the footnote of every figure drawing its data set
+JPEG_CIFAR = ("cifar10_cat_dog_jpeg_q75", "cifar10",
+              "CIFAR-10: cats and dogs decoded from JPEG (quality 75), not the true pixels")
+
+
+def dataset_notes(runs: list[dict]) -> dict[str, str]:
+    """The figures' data-set footnotes of a published run, from the data its
+    parts record (``runs.json``): JPEG-derived CIFAR-10 pixels say so."""
+    marker, dataset, note = JPEG_CIFAR
+    return {dataset: note} if any(marker in r.get("data", "") for r in runs) else {}
+
+
 def regenerate(folder: str | Path, figures: bool = True) -> dict[str, Path]:
     """Write the summary, claims and figures of the run published in
     ``folder`` from its ``metrics.csv`` and ``config.yaml``; return the files."""
@@ -170,9 +182,10 @@ def regenerate(folder: str | Path, figures: bool = True) -> dict[str, Path]:
         from afterkernel.figures.draw import draw_figure
 
         training = {k: config["training"][k] for k in ("loss_target", "max_epochs")}
+        notes = dataset_notes(json.loads((folder / RUNS).read_text()) if (folder / RUNS).exists() else [])
         for spec in drawn_figures(config["studies"]):
             png = folder / "figures" / f"{spec.stem}.png"
-            draw_figure(summary, spec.fig, png=png, training=training)
+            draw_figure(summary, spec.fig, png=png, training=training, dataset_notes=notes)
             out[spec.stem] = png
     return out
 

@@ -37,7 +37,7 @@ def entries(runs: list[dict]) -> list[dict]:
          "comparator": "target: at most 150 min on 2 cores", "comparator_value": TARGET_MINUTES,
          "ratio": wall / TARGET_MINUTES, "target": "<= 150", "date": date, "notes": parts},
         {"name": "reproduction_estimate_ratio", "value": est / wall, "unit": "estimate / measured",
-         "comparator": "the cost model's estimate (python -m afterkernel.estimate, CPU-hours / 2 cores) for the "
+         "comparator": "the cost model's estimate (python -m afterkernel.estimate --cores 2) for the "
                        "same jobs, min", "comparator_value": est, "ratio": est / wall, "target": "0.7-1.3",
          "date": date, "notes": parts},
     ]

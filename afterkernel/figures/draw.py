@@ -41,7 +41,7 @@ from afterkernel.figures.captions import report_caption
 from afterkernel.figures.points import PANEL_INDEX_COLUMNS, curve_data, panel_index, panel_status, with_family
 from afterkernel.figures.registry import FIGURES, OTHER_PAIRS, X_LABELS, Curve, FigureSpec, Panel
 from afterkernel.io import atomic_file, atomic_write_text
-from afterkernel.vocabulary import CONJUGATE
+from afterkernel.vocabulary import CONJUGATE, dataset_of
 
 log = logging.getLogger(__name__)
 
@@ -152,12 +152,14 @@ def _data_note(summary: pd.DataFrame, pairs: set[tuple[str, str]]) -> str:
                                                for (p, a), (t, m) in sorted(sizes.items()))
 
 
-def figure_of(spec: FigureSpec, summary: pd.DataFrame,
-              training: dict | None = None) -> tuple[Figure, list[str], pd.DataFrame]:
+def figure_of(spec: FigureSpec, summary: pd.DataFrame, training: dict | None = None,
+              dataset_notes: Mapping[str, str] | None = None) -> tuple[Figure, list[str], pd.DataFrame]:
     """Figure ``spec`` drawn from the summary table, the notes of the panels
     drawn empty and the panel index (:func:`~afterkernel.figures.points.panel_index`
     of every panel). ``training``: the config's ``loss_target`` and
-    ``max_epochs``, for the note on unreached targets."""
+    ``max_epochs``, for the note on unreached targets; ``dataset_notes``: data
+    set -> a line for the footnote of a figure drawing one of its problems
+    (what the numbers of a published run stand on, e.g. JPEG-derived pixels)."""
     summary = with_family(summary)
     panels = spec.panels(summary)
     summary = summary[summary["study"] == spec.study]  # every curve is of the figure's study
@@ -181,7 +183,11 @@ def figure_of(spec: FigureSpec, summary: pd.DataFrame,
         lines = [f"{_seed_note(drawn.counts) or 'mean over seeds'}; {band}: 95 % t-interval of the mean"]
         if "unreached" in drawn.flags:
             lines.append(_unreached_note(summary, training))
-        lines.append(_data_note(summary, {c.pair for p in panels for c in p.curves}))
+        pairs = {c.pair for p in panels for c in p.curves}
+        lines.append(_data_note(summary, pairs))
+        present = set(zip(summary["problem"], summary["architecture"]))
+        drawn_sets = {dataset_of(problem) for problem, arch in pairs if (problem, arch) in present}
+        lines += [note for name, note in sorted((dataset_notes or {}).items()) if name in drawn_sets]
         footnote = "\n".join(line for line in lines if line)
         fig.suptitle(textwrap.fill(f"{spec.label}: {spec.title}", int(width * 11)), fontsize=11)
         fig.supxlabel(footnote, fontsize=7, color="0.35", x=0.99, ha="right")
@@ -372,22 +378,23 @@ def _save(fig: Figure, path: str | os.PathLike, fmt: str, **kwargs: Any) -> None
 
 def draw_figure(summary: pd.DataFrame | str | os.PathLike, fig: str, png: str | os.PathLike | None = None,
                 svg: str | os.PathLike | None = None, caption: str | os.PathLike | None = None,
-                training: dict | None = None, dpi: int = 150) -> list[str]:
+                training: dict | None = None, dpi: int = 150,
+                dataset_notes: Mapping[str, str] | None = None) -> list[str]:
     """Draw figure ``fig`` (``"fig01"`` ..., ``"fig01_other"`` ...) from
     ``summary`` (the summary table or the path of ``summary.csv``) into
     ``png`` and/or ``svg``, and write its report caption
     (:func:`~afterkernel.figures.captions.report_caption`, naming ``png`` and
     the summary's path, with the panel index) to ``caption``; every file is
     written atomically. ``training`` (``loss_target``, ``max_epochs``) words
-    the note on unreached targets. Returns the notes of the panels drawn
-    empty (also logged)."""
+    the note on unreached targets; ``dataset_notes``: see :func:`figure_of`.
+    Returns the notes of the panels drawn empty (also logged)."""
     spec = _spec(fig)
     if caption is not None and (png is None or isinstance(summary, pd.DataFrame)):
         raise ValueError("a report caption names the PNG and the summary's path: give both")
     log.info("%s (%s): %s, from %s", spec.label, fig, spec.title,
              "a table" if isinstance(summary, pd.DataFrame) else summary)
     table = summary if isinstance(summary, pd.DataFrame) else read_summary(summary)
-    figure, notes, index = figure_of(spec, table, training)
+    figure, notes, index = figure_of(spec, table, training, dataset_notes)
     with matplotlib.rc_context(_rc()):
         if png is not None:
             _save(figure, png, "png", dpi=dpi, metadata={"Software": None})

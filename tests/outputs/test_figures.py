@@ -442,3 +442,19 @@ def test_report_sections_follow_the_study_and_skip_what_is_not_drawn():
         "1. What this run reproduces", "2. Epochs study", "3. Learning-rate study", "4. Augmentation",
         "5. Beyond the paper", "6. Tables"]
     assert F.report_labels(F.FIGURES["fig01"]) == {"figure": "1", "shows": F.FIGURES["fig01"].title}
+
+
+def test_dataset_notes_on_the_figures_that_draw_the_data_set(full_summary):
+    """A published run's data-set footnote (JPEG-derived CIFAR-10) is on a
+    figure drawing CIFAR-10 and on no other."""
+    from afterkernel.figures.draw import figure_of
+    from afterkernel.publish import dataset_notes
+
+    notes = dataset_notes([{"data": "../shared/data/cifar10_cat_dog_jpeg_q75.npz (sha256 ...)"}])
+    assert set(notes) == {"cifar10"} and "JPEG" in notes["cifar10"]
+    assert dataset_notes([{"data": "../shared/data/mnist.npz"}]) == {}
+    with_cifar, _, _ = figure_of(F.FIGURES["fig01"], full_summary, None, notes)
+    assert notes["cifar10"] in with_cifar.get_supxlabel()
+    mnist_only = full_summary[~full_summary["problem"].str.startswith("cifar10")]
+    without, _, _ = figure_of(F.FIGURES["fig01"], mnist_only, None, notes)
+    assert notes["cifar10"] not in without.get_supxlabel()

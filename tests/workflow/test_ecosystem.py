@@ -98,5 +98,5 @@ def test_readme_is_short_and_its_timing_is_the_measured_one(root):
     readme = (root / "README.md").read_text()
     assert len(readme.splitlines()) <= 210
     entries = {e["name"]: e["value"] for e in json.loads((root / "benchmarks/results.json").read_text())}
-    assert "under ten minutes" in readme and entries["default_run_minutes"] < 10
+    assert "under ten minutes" in " ".join(readme.split()) and entries["default_run_minutes"] < 10
     assert "`default_run_minutes`" in readme

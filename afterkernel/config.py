@@ -327,8 +327,7 @@ def results_root(snakemake_args: Sequence[str]) -> str:
         with open(path) as f:
             merged.update(yaml.safe_load(f) or {})
     merged.update(overrides)
-    name = merged["name"] if "name" in merged else (Path(files[-1]).stem if files else None)
-    return output_roots({"name": name})[0]
+    return output_roots(with_defaults({k: merged[k] for k in ("name",) if k in merged}, files))[0]
 
 
 if __name__ == "__main__":

@@ -126,3 +126,9 @@ def caption_index(text: str) -> list[dict[str, str]]:
     header = [h.strip() for h in lines[0].removeprefix("   :header:").split(",")]
     rows = csv.reader(line.strip() for line in lines[2:] if line.strip())
     return [{k: re.sub(r"\\(.)", r"\1", v) for k, v in zip(header, row)} for row in rows]
+
+
+def job_counts(stdout: str) -> dict[str, int]:
+    """Rule -> jobs, from the "Job stats" table of a Snakemake run or dry run."""
+    table = stdout.split("Job stats:")[1].split("total")[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}

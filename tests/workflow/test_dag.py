@@ -8,10 +8,9 @@ only which subset a pair's caps name is taken from afterkernel.plan.subset_of
 
 from __future__ import annotations
 
-import re
 
 import yaml
-from micro import snakemake
+from micro import job_counts, snakemake
 
 from afterkernel.figures import drawn_figures
 from afterkernel.plan import subset_of
@@ -50,8 +49,7 @@ def expected_counts(c: dict) -> dict[str, int]:
 def planned_counts(root, configfile, tmp_path) -> dict[str, int]:
     proc = snakemake(tmp_path, "-n", "--configfile", str(configfile), "--cores", "1",
                      snakefile=root / "Snakefile", timeout=600)
-    table = proc.stdout.split("Job stats:")[1].split("total")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+    return job_counts(proc.stdout)
 
 
 def test_paper_dag_job_counts(root, tmp_path):

@@ -9,12 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from micro import SNAKEMAKE_ENV, snakemake
-
-
-def job_counts(stdout: str) -> dict[str, int]:
-    table = stdout.split("Job stats:")[1].split("total")[0]
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+from micro import SNAKEMAKE_ENV, job_counts, snakemake
 
 
 def test_usable_as_a_module(root, tmp_path):
